@@ -1,0 +1,1 @@
+"""Generated Sparkplug B protobuf code (do not edit; see README.md)."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -97,7 +97,9 @@ class ArrayDescriptor(Protocol):
     """Anything that describes an ARRAY: its element type and its dimensions.
 
     Only `len(dims)` is used: an n-dimensional array travels as nested arrays, as
-    FORTE 3.x builds them, and its Python value is a nested list.
+    FORTE 3.x builds them, and its Python value is a nested list. Decoding returns as
+    many elements as the wire carries; fitting them to the declared bounds (FORTE
+    drops surplus ones) is the receiver's business.
     """
 
     @property
@@ -111,9 +113,11 @@ class ArrayDescriptor(Protocol):
 class StructDescriptor(Protocol):
     """Anything that describes a STRUCT: its members in declaration order.
 
-    `members` is a mapping name -> type, or a sequence of `(name, type)` pairs or of
-    objects with `name` and `type` attributes. An optional `asn1_tag` attribute
-    overrides the tag byte. The Python value is a mapping name -> value.
+    `members` is a mapping name -> type, or a sequence of `(name, type[, ...])` tuples
+    or of objects with `name` and `type` attributes. An optional `asn1_tag` attribute
+    overrides the tag byte. Values to encode are mappings or objects with the members
+    as attributes; decoded values come from the descriptor's `value_class(**members)`
+    when it has one (testbed.types.derived.StructType does), else they are dicts.
     """
 
     @property
@@ -134,6 +138,7 @@ class _Struct:
     name: str
     members: tuple[tuple[str, _Resolved], ...]
     tag: int
+    factory: Callable[..., object] | None  # builds the decoded value from members
 
 
 _Resolved = ElementaryType | _Array | _Struct
@@ -163,7 +168,9 @@ def _resolve(t: object) -> _Resolved:
         if not isinstance(tag, int) or not 0 <= tag <= 0xFF:
             raise Asn1EncodeError(f"struct asn1_tag must be a byte, got {tag!r}")
         name = str(getattr(t, "name", "STRUCT"))
-        return _Struct(name, tuple((n, _resolve(mt)) for n, mt in _member_pairs(t.members)), tag)
+        factory = getattr(t, "value_class", None)
+        members = tuple((n, _resolve(mt)) for n, mt in _member_pairs(t.members))
+        return _Struct(name, members, tag, factory if callable(factory) else None)
     raise Asn1EncodeError(f"not a type the FBDK ASN.1 codec knows: {t!r}")
 
 
@@ -174,7 +181,7 @@ def _member_pairs(members: object) -> Iterable[tuple[str, object]]:
         raise Asn1EncodeError(f"struct members must be a mapping or a sequence: {members!r}")
     pairs: list[tuple[str, object]] = []
     for m in members:
-        if isinstance(m, tuple) and len(m) == 2:
+        if isinstance(m, tuple) and len(m) >= 2:  # (name, type) or (name, type, initial)
             pairs.append((str(m[0]), m[1]))
         elif hasattr(m, "name") and hasattr(m, "type"):
             pairs.append((str(getattr(m, "name")), getattr(m, "type")))  # noqa: B009 (duck-typed member)
@@ -249,17 +256,23 @@ def _encode_array(t: _Array, value: object, out: bytearray) -> None:
         _encode_content(t.element, item, out)
 
 
+def _member_value(t: _Struct, value: object, name: str) -> object:
+    if isinstance(value, Mapping):
+        if name in value:
+            return value[name]
+    elif hasattr(value, name):
+        return getattr(value, name)
+    raise Asn1EncodeError(
+        f"STRUCT {t.name} value ({type(value).__name__}) lacks member {name!r}")
+
+
 def _encode_struct(t: _Struct, value: object, out: bytearray) -> None:
-    if not isinstance(value, Mapping):
-        raise Asn1EncodeError(
-            f"STRUCT {t.name} value must be a mapping, got {type(value).__name__}")
     for name, mt in t.members:
-        if name not in value:
-            raise Asn1EncodeError(f"STRUCT {t.name} value lacks member {name!r}")
+        member = _member_value(t, value, name)
         if _is_bool(mt):
-            _encode_point(mt, value[name], out)
+            _encode_point(mt, member, out)
         else:
-            _encode_content(mt, value[name], out)
+            _encode_content(mt, member, out)
 
 
 def _as_bool(value: object) -> bool:
@@ -455,11 +468,11 @@ def _decode_array(t: _Array, r: _Reader) -> list[object]:
     return [_decode_content(t.element, r) for _ in range(n)]
 
 
-def _decode_struct(t: _Struct, r: _Reader) -> dict[str, object]:
+def _decode_struct(t: _Struct, r: _Reader) -> object:
     out: dict[str, object] = {}
     for name, mt in t.members:
         out[name] = _decode_point(mt, r) if _is_bool(mt) else _decode_content(mt, r)
-    return out
+    return t.factory(**out) if t.factory is not None else out
 
 
 def _decode_elementary(t: ElementaryType, r: _Reader) -> object:

@@ -372,3 +372,27 @@ def _default_of(t: FbdkType) -> object:
         return []
     assert isinstance(t, Struct)
     return {m.name: _default_of(m.type) for m in t.members if isinstance(m, Member)}
+
+
+# ------------------------------------------------------------------ testbed.types.derived
+
+
+def test_derived_array_and_struct_types_encode_and_decode() -> None:
+    """The runtime's ArrayType/StructType work as descriptors; structs decode to their values."""
+    derived = pytest.importorskip("testbed.types.derived")
+    point = derived.StructType(
+        "POINT", (("X", elementary("INT"), None), ("OK", elementary("BOOL"), None)))
+    grid = derived.ArrayType(elementary("SINT"), ((0, 1), (1, 2)))
+    holder = derived.StructType("HOLDER", (("P", point, None), ("G", grid, None)))
+    value = holder.new()
+    value.P.X = -3
+    value.P.OK = True
+    value.G = [[1, 2], [3, -4]]
+    data = encode(holder, value)
+    assert data.hex() == "61" "fffd" "41" "0002" "76" "0002" "42" "0102" "0002" "42" "03fc"
+    back, end = decode(holder, data)
+    assert end == len(data)
+    assert back == value
+    assert type(back) is holder.value_class
+    points = derived.ArrayType(point, ((0, 1),))
+    assert decode(points, encode(points, points.new()))[0] == points.new()

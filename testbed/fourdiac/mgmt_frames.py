@@ -208,7 +208,8 @@ async def read_request(
 
     The first byte may take as long as it likes; from then on both frames must
     arrive within `deadline_s`, or FrameError is raised. EOF inside a request,
-    a wrong tag or an oversize frame are FrameErrors too.
+    a wrong tag or an oversize frame are FrameErrors too; socket errors (OSError,
+    e.g. a reset) propagate unchanged for the connection owner to handle.
     """
     _check_max(max_frame_bytes)
     first = await reader.read(1)

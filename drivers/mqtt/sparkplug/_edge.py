@@ -208,6 +208,7 @@ class EdgeNode:
         self._lock = asyncio.Lock()
         self._ready = asyncio.Event()
         self._host_timestamp_ms: int | None = None
+        self._host_online = False
         self._commands: asyncio.Queue[CommandWrite] = asyncio.Queue(config.command_queue_size)
         self._node = _Device(specs={}, born=False)
         self._devices: dict[str, _Device] = {}
@@ -333,7 +334,7 @@ class EdgeNode:
             )
         for topic in self.subscriptions():
             await self._call(self._transport.subscribe(topic, 1), f"subscribe {topic}")
-        if self._config.primary_host_id is None:
+        if self._config.primary_host_id is None or self._host_online:
             await self.rebirth()
         else:
             self._state = EdgeNodeState.WAITING_FOR_HOST
@@ -343,6 +344,7 @@ class EdgeNode:
         """The MQTT session ended without NDEATH from us (the broker delivers the will)."""
         if self._state is not EdgeNodeState.CLOSED:
             self._state = EdgeNodeState.DISCONNECTED
+            self._host_online = False  # the retained STATE comes again on the next subscribe
             self._ready.clear()
             for device in self._devices.values():
                 device.born = False
@@ -537,6 +539,7 @@ class EdgeNode:
                 return
             self._host_timestamp_ms = state.timestamp_ms
         _log.info("host_state_received", host_id=host_id, online=state.online)
+        self._host_online = state.online
         if state.online and self._state in (
             EdgeNodeState.WAITING_FOR_HOST,
             EdgeNodeState.HOLDING,

@@ -84,11 +84,19 @@ class PahoTransport:
         self._acks: dict[int, asyncio.Future[None]] = {}
         self._lock = threading.Lock()
         self._connected: asyncio.Future[None] = self._loop.create_future()
+        self._client_id = client_id
+        self._will: OutgoingMessage | None = None
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self._configure()
+
+    def _configure(self) -> None:
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
         self._client.on_publish = self._on_publish
+        if self._will is not None:
+            w = self._will
+            self._client.will_set(w.topic, w.payload, w.qos, w.retain)
 
     # paho thread -> event loop
     def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
@@ -123,12 +131,14 @@ class PahoTransport:
 
     # SparkplugTransport
     def set_will(self, will: OutgoingMessage | None) -> None:
+        self._will = will
         if will is None:
             self._client.will_clear()
         else:
             self._client.will_set(will.topic, will.payload, will.qos, will.retain)
 
     async def connect(self) -> None:
+        self._connected = self._loop.create_future()
         await asyncio.to_thread(self._client.connect, "127.0.0.1", self._port, 30)
         self._client.loop_start()
         async with asyncio.timeout(DEADLINE_S):
@@ -179,7 +189,9 @@ class PahoTransport:
         await asyncio.to_thread(self._client.loop_stop)
         if isinstance(sock, socket.socket):
             sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+        # a fresh client for the next session (reinitialise closes paho's sockets)
+        self._client.reinitialise(client_id=self._client_id)
+        self._configure()
 
 
 def tahu_available() -> str | None:

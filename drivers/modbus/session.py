@@ -224,18 +224,12 @@ class ModbusClientSession:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._close(exc_type, exc, tb)
+        # the body's own exception propagates unchanged: it is not handed to the
+        # TaskGroup, which would wrap it into an ExceptionGroup
+        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop polling and close the connection (idempotent; call from the owning task)."""
-        await self._close(None, None, None)
-
-    async def _close(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
         if self._state in (SessionState.CLOSING, SessionState.CLOSED):
             return
         self._state = SessionState.CLOSING
@@ -243,7 +237,7 @@ class ModbusClientSession:
             if self._supervisor is not None:
                 self._supervisor.cancel()
             if self._task_group is not None:
-                await self._task_group.__aexit__(exc_type, exc, tb)
+                await self._task_group.__aexit__(None, None, None)
         finally:
             if self._wire is not None:
                 self._wire.close()

@@ -187,11 +187,13 @@ class ConveyorModel(PlantModel):
         crossing = (before < cfg.diverter_position_m) & (after >= cfg.diverter_position_m)
         rejected = crossing if self._diverter >= 1.0 else np.zeros_like(crossing)
         leaving = (after >= cfg.length_m) & ~rejected
-        self._count_out(rejected, leaving)
-        keep = ~(rejected | leaving)
-        self._positions = self._positions[keep]
-        self._ids = self._ids[keep]
-        self._defective = self._defective[keep]
+        gone = rejected | leaving
+        if gone.any():
+            self._count_out(rejected, leaving)
+            keep = ~gone
+            self._positions = self._positions[keep]
+            self._ids = self._ids[keep]
+            self._defective = self._defective[keep]
         self._arrive(dt_s)
 
     def _count_out(self, rejected: NDArray[np.bool_], leaving: NDArray[np.bool_]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import socket
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -56,14 +57,26 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def _ssl_context(config: MqttClientConfig) -> ssl.SSLContext:
+class _TrackingSSLContext(ssl.SSLContext):
+    """Remembers the socket it wrapped: paho drops it unclosed when the handshake fails."""
+
+    wrapped: ssl.SSLSocket | None = None
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:  # signature of the base
+        wrapped = super().wrap_socket(*args, **kwargs)
+        self.wrapped = wrapped
+        return wrapped
+
+
+def _ssl_context(config: MqttClientConfig) -> _TrackingSSLContext:
     tls = config.tls
     assert tls is not None
+    context = _TrackingSSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
-        context = ssl.create_default_context(
-            ssl.Purpose.SERVER_AUTH,
-            cafile=str(tls.ca_file) if tls.ca_file is not None else None,
-        )
+        if tls.ca_file is not None:
+            context.load_verify_locations(cafile=str(tls.ca_file))
+        else:
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
         if tls.cert_file is not None and tls.key_file is not None:
             context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
     except FileNotFoundError as exc:
@@ -71,6 +84,7 @@ def _ssl_context(config: MqttClientConfig) -> ssl.SSLContext:
     except ssl.SSLError as exc:
         raise DriverConfigError(f"tls: invalid certificate or key: {exc}") from exc
     context.check_hostname = tls.check_hostname
+    context.verify_mode = ssl.CERT_REQUIRED
     return context
 
 
@@ -117,6 +131,8 @@ class PahoSession:
         self._paho.on_publish = self._on_publish
         self._paho.on_subscribe = self._on_subscribe
         self._paho.on_message = self._on_paho_message
+        self._paho.on_log = self._on_log
+        self._tls_failure: str | None = None
         self._sock: Any = None
         self._session_present = False
 
@@ -125,8 +141,52 @@ class PahoSession:
     def connect_blocking(self) -> None:
         """TCP connect, TLS handshake and CONNECT write; runs in the owner's worker thread."""
         config = self._config
-        if config.tls is not None:
-            self._paho.tls_set_context(_ssl_context(config))
+        context = _ssl_context(config) if config.tls is not None else None
+        if context is not None:
+            self._paho.tls_set_context(context)
+        try:
+            self._connect_paho()
+        except ConnectionLost:
+            if context is not None and self._tls_failure is None:
+                self._tls_failure = self._probe_tls_refusal(context)
+            if context is not None and context.wrapped is not None:
+                context.wrapped.close()
+            if self._tls_failure is not None:
+                raise SecurityError(
+                    f"TLS session with {config.host}:{config.port} refused: {self._tls_failure}"
+                ) from None
+            raise
+        except BaseException:
+            if context is not None and context.wrapped is not None:
+                context.wrapped.close()
+            raise
+
+    def _probe_tls_refusal(self, context: ssl.SSLContext) -> str | None:
+        """Why a TLS broker dropped us before CONNACK, if it was a TLS alert.
+
+        With TLS 1.3 the broker judges the client certificate after the handshake; its alert can
+        arrive after paho's CONNECT write already failed, so paho never reads it. A second,
+        bounded connection reads it.
+        """
+        config = self._config
+        hostname = config.host if context.check_hostname else None
+        try:
+            with (
+                socket.create_connection(
+                    (config.host, config.port), timeout=config.connect_timeout_s
+                ) as raw,
+                context.wrap_socket(raw, server_hostname=hostname) as tls,
+            ):
+                tls.settimeout(1.0)
+                tls.recv(1)
+        except ssl.SSLError as exc:
+            return str(exc)
+        except OSError:
+            return None
+        return None
+
+    def _connect_paho(self) -> None:
+        config = self._config
         connect_properties: Properties | None = None
         clean_start: bool | Literal[3] = paho.MQTT_CLEAN_START_FIRST_ONLY
         if config.protocol == "5":
@@ -159,6 +219,10 @@ class PahoSession:
                 f"cannot reach broker at {config.host}:{config.port}: {exc}"
             ) from exc
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            if self._tls_failure is not None:
+                raise SecurityError(
+                    f"TLS session with {config.host}:{config.port} refused: {self._tls_failure}"
+                )
             raise ConnectionLost(f"connect to {config.host}:{config.port}: {paho.error_string(rc)}")
 
     def discard_blocking(self) -> None:
@@ -381,9 +445,18 @@ class PahoSession:
             )
         )
 
+    def _on_log(self, _client: paho.Client, _userdata: Any, level: int, text: str) -> None:
+        # paho reports socket errors only here; a TLS alert (e.g. a client certificate the
+        # broker refuses, sent after a TLS 1.3 handshake) must become a SecurityError
+        if level == paho.MQTT_LOG_ERR and "[SSL" in text:
+            self._tls_failure = text
+
     def _end(self, reason: DriverError) -> None:
         if self.ended.is_set():
             return
+        if self._tls_failure is not None and not self._connack.done():
+            where = f"{self._config.host}:{self._config.port}"
+            reason = SecurityError(f"TLS session with {where} refused: {self._tls_failure}")
         self.end_reason = reason
         self.ended.set()
         if not self._connack.done():

@@ -13,7 +13,13 @@ MOSQUITTO_MISSING = (
     "mosquitto is not installed (apt-get install mosquitto): tests against a real broker skipped"
 )
 
-requires_mosquitto = pytest.mark.skipif(find_mosquitto() is None, reason=MOSQUITTO_MISSING)
+
+
+@pytest.fixture
+def mosquitto_installed() -> None:
+    """Skip the test, with a clear reason, when mosquitto is not installed."""
+    if find_mosquitto() is None:
+        pytest.skip(MOSQUITTO_MISSING)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

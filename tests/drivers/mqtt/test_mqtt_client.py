@@ -79,6 +79,7 @@ async def test_publish_while_disconnected_raises_connection_lost() -> None:
     assert client.state is ClientState.CLOSED
 
 
+@pytest.mark.usefixtures("mosquitto_installed")
 async def test_reconnects_and_resubscribes_after_broker_restart() -> None:
     """After a broker outage the client reconnects by itself and its subscription works again."""
     async with MosquittoBroker() as broker:

@@ -58,6 +58,14 @@ _MAX_NO_RESPONSES = 3
 _LAYOUT_CHANGED = "pymodbus datastore layout changed; update drivers/modbus/_pymodbus.py"
 
 
+def _bits(response: ModbusPDU, count: int, what: str) -> list[bool]:
+    # responses carry whole bytes of bits: keep the `count` asked for
+    bits = [bool(bit) for bit in response.bits[:count]]
+    if len(bits) != count:
+        raise ProtocolError(f"{what}: device returned {len(bits)} bits")
+    return bits
+
+
 class PymodbusClient:
     """One Modbus TCP connection; requests are serialised by the caller."""
 
@@ -160,12 +168,12 @@ class PymodbusClient:
             response = await self._execute(
                 what, lambda: client.read_coils(address, count=count, device_id=unit_id)
             )
-            return [bool(bit) for bit in response.bits[:count]]
+            return _bits(response, count, what)
         if table is ModbusTable.DISCRETE_INPUT:
             response = await self._execute(
                 what, lambda: client.read_discrete_inputs(address, count=count, device_id=unit_id)
             )
-            return [bool(bit) for bit in response.bits[:count]]
+            return _bits(response, count, what)
         if table is ModbusTable.HOLDING_REGISTER:
             response = await self._execute(
                 what,

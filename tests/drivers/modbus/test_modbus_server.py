@@ -158,3 +158,12 @@ async def test_taken_port_fails_or_falls_back_to_a_free_one() -> None:
             assert plc.port != taken
             async with ModbusClientSession(device_config(plc.port), poll=False) as session:
                 assert await session.read("u16") == 0
+
+
+async def test_address_zero_is_served_as_address_zero(plc: ModbusServer) -> None:
+    """Points at address 0 of every table are read at protocol address 0 (no off-by-one)."""
+    plc.set_many({"run": True, "i16": -2, "level": 0.5})
+    async with ModbusClientSession(device_config(plc.port), poll=False) as session:
+        assert await session.read_raw(ModbusTable.COIL, 0, 1) == [True]
+        assert await session.read_raw(H, 0, 1) == [0xFFFE]
+        assert await session.read_raw(ModbusTable.INPUT_REGISTER, 0, 2) == [0x3F00, 0]

@@ -2,6 +2,7 @@
 
     python mqtt_child.py will PORT TOPIC          connect with a last will, print "connected"
     python mqtt_child.py publish PORT STORE TOPIC store-and-forward forever, print each stored id
+    python mqtt_child.py enqueue STORE COUNT      store COUNT messages (no broker), print "done"
 """
 
 from __future__ import annotations
@@ -50,6 +51,15 @@ async def publish(port: int, store_path: Path, topic: str) -> None:
             await asyncio.sleep(0.005)
 
 
+async def enqueue(store_path: Path, count: int) -> None:
+    async with MessageStore(StoreConfig(path=store_path)) as store:
+        for index in range(count):
+            stored = await store.append("s", "t", index.to_bytes(4, "big"))
+            print(f"stored {stored.id}", flush=True)
+        print("done", flush=True)
+        await asyncio.Event().wait()
+
+
 def main() -> None:
     # stdout carries the protocol lines; logs go to stderr
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
@@ -58,6 +68,8 @@ def main() -> None:
         asyncio.run(will(int(sys.argv[2]), sys.argv[3]))
     elif mode == "publish":
         asyncio.run(publish(int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]))
+    elif mode == "enqueue":
+        asyncio.run(enqueue(Path(sys.argv[2]), int(sys.argv[3])))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

@@ -6,7 +6,7 @@ import asyncio
 import socket
 
 import pytest
-from conftest import REGISTER_MAP, device_config, wait_until
+from modbus_testkit import REGISTER_MAP, device_config, wait_until
 
 from drivers.errors import DriverConfigError, DriverError, ProtocolError
 from drivers.modbus import (

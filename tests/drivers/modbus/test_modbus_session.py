@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import REGISTER_MAP, SilentServer, device_config, next_batch_where, wait_until
+from modbus_testkit import REGISTER_MAP, SilentServer, device_config, next_batch_where, wait_until
 
 from drivers.errors import (
     ConnectionLost,

@@ -1,6 +1,7 @@
 """IEC 61131-3 data types, literals and conversions."""
 
 from testbed.types.convert import bcd_to_int, convert, convert_by_name, int_to_bcd
+from testbed.types.derived import ArrayType, StructType, StructValue, VarType, copy_value
 from testbed.types.elementary import (
     ELEMENTARY,
     GENERIC,
@@ -25,14 +26,19 @@ from testbed.types.literals import (
 __all__ = [
     "ELEMENTARY",
     "GENERIC",
+    "ArrayType",
     "DataType",
     "ElementaryType",
     "GenericType",
     "Kind",
+    "StructType",
+    "StructValue",
     "TypedValue",
+    "VarType",
     "bcd_to_int",
     "convert",
     "convert_by_name",
+    "copy_value",
     "elementary",
     "format_duration",
     "format_value",

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from conftest import ADDRESS_SPACE, HANDLERS, wait_until
+from opcua_testkit import ADDRESS_SPACE, HANDLERS, wait_until
 
 from drivers.errors import ConnectionLost, DriverConfigError, ProtocolError
 from drivers.opcua import (

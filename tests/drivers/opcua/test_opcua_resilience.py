@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import ADDRESS_SPACE, HANDLERS, wait_until
+from opcua_testkit import ADDRESS_SPACE, HANDLERS, wait_until
 
 from drivers.errors import ConnectionLost
 from drivers.opcua import (

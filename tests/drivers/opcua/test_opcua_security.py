@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ADDRESS_SPACE, HANDLERS
+from opcua_testkit import ADDRESS_SPACE, HANDLERS
 from pydantic import SecretStr
 
 from drivers.errors import SecurityError

@@ -1,4 +1,6 @@
-"""Shared pieces for the OPC UA tests: a plant-free address space and its handlers.
+"""Shared pieces for the OPC UA tests (a plain module, not conftest, so its name is unique).
+
+A plant-free address space and its method handlers.
 
 Loop scope: asyncua's server takes ~2 s to start (it loads the standard address
 space), so read/write/subscription tests share one server per module. With

@@ -17,6 +17,7 @@ from drivers.sim.bearing import (
 )
 from drivers.sim.clock import Clock, ManualClock, MonotonicClock
 from drivers.sim.conveyor import ConveyorConfig, ConveyorItem, ConveyorModel, PhotoEyeConfig
+from drivers.sim.factory import ModelKind, create_model
 from drivers.sim.faults import SENSOR_FAULT_KINDS, FaultKind, FaultSchedule, FaultSpec, WearSeverity
 from drivers.sim.model import (
     PLC_TARGET,
@@ -67,6 +68,7 @@ __all__ = [
     "ModbusMap",
     "ModbusPoint",
     "ModbusTable",
+    "ModelKind",
     "MonotonicClock",
     "OpcUaDataType",
     "OpcUaMap",
@@ -92,6 +94,7 @@ __all__ = [
     "Waveform",
     "WearSeverity",
     "check_profile",
+    "create_model",
     "defect_frequencies",
     "defect_orders",
     "load_profile",

@@ -154,7 +154,7 @@ class ConveyorModel(PlantModel):
         return self._config
 
     def items(self) -> tuple[ConveyorItem, ...]:
-        """Ground truth: every item on the belt, nearest the infeed first."""
+        """Ground truth: every item on the belt, the one furthest along first."""
         return tuple(
             ConveyorItem(int(i), float(x), bool(d))
             for i, x, d in zip(self._ids, self._positions, self._defective, strict=True)

@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from drivers.errors import DriverConfigError
+from drivers.sim.factory import ModelKind
 from drivers.sim.model import PlantModel, SignalKind, SignalSpec
 
 __all__ = [
@@ -183,7 +184,7 @@ class DeviceProfile(_Frozen):
     """How one plant model is exposed by a simulated PLC."""
 
     profile: str = Field(min_length=1)
-    model: Literal["pump", "conveyor", "tank"]
+    model: ModelKind
     description: str = ""
     modbus: ModbusMap = ModbusMap()
     opcua: OpcUaMap = OpcUaMap()

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from drivers.errors import DriverConfigError
-from drivers.sim import ConveyorModel, PlantModel, PumpModel, SignalKind, TankModel
+from drivers.sim import (
+    ConveyorModel,
+    PlantModel,
+    PumpModel,
+    SignalKind,
+    TankModel,
+    create_model,
+)
 from drivers.sim.profile import (
     ModbusTable,
     ProfileError,
@@ -63,6 +70,7 @@ def test_shipped_profile_fits_its_model_and_covers_it(path: Path) -> None:
     every scalar, and every input is writable over both protocols."""
     profile = load_profile(path)
     model = MODELS[profile.model]()
+    assert type(create_model(profile.model)) is type(model)
     assert load_profile(path, model=model) == profile
     opcua_names = {node.name for node in profile.opcua.nodes}
     assert opcua_names == {spec.name for spec in (*model.outputs, *model.inputs)}
@@ -196,6 +204,12 @@ opcua:
     - {name: inflow_m3_h, browse_path: Objects/Plant/Tank1/Level, data_type: Double}
 """
     assert "bad.yaml:6: opcua.nodes[1].browse_path: duplicate of nodes[0]" in str(_error(text))
+
+
+def test_unknown_model_kind_is_a_config_error() -> None:
+    """create_model rejects a kind it does not know, naming the known ones."""
+    with pytest.raises(DriverConfigError, match="conveyor, pump, tank"):
+        create_model("boiler")
 
 
 def test_missing_file_is_a_profile_error(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from drivers.errors import (
 from drivers.mqtt.config import MqttClientConfig
 from drivers.mqtt.subscription import ReceivedMessage
 
-__all__ = ["Delivery", "PahoSession"]
+__all__ = ["Delivery", "PahoSession", "retrieve_outcome", "submit_connect"]
 
 _log = structlog.get_logger(__name__)
 
@@ -51,7 +51,7 @@ class Delivery:
     acked: asyncio.Future[None]
 
 
-def _retrieve(future: asyncio.Future[Any]) -> None:
+def retrieve_outcome(future: asyncio.Future[Any]) -> None:
     # mark the outcome as seen: a lost connection fails many futures nobody may await
     if not future.cancelled():
         future.exception()
@@ -103,7 +103,7 @@ class PahoSession:
         self.ended = asyncio.Event()
         self.end_reason: DriverError | None = None
         self._connack: asyncio.Future[None] = self._loop.create_future()
-        self._connack.add_done_callback(_retrieve)
+        self._connack.add_done_callback(retrieve_outcome)
         self._inflight: dict[int, asyncio.Future[None]] = {}
         self._subacks: dict[int, asyncio.Future[None]] = {}
         protocol = paho.MQTTv5 if config.protocol == "5" else paho.MQTTv311
@@ -309,7 +309,7 @@ class PahoSession:
         except ValueError as exc:
             raise DriverConfigError(f"cannot publish to {topic!r}: {exc}") from exc
         acked: asyncio.Future[None] = self._loop.create_future()
-        acked.add_done_callback(_retrieve)
+        acked.add_done_callback(retrieve_outcome)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise ConnectionLost(f"publish to {topic!r}: {paho.error_string(info.rc)}")
         if qos == 0:
@@ -325,7 +325,7 @@ class PahoSession:
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
             raise ConnectionLost(f"subscribe to {topic_filter!r}: {paho.error_string(rc)}")
         suback: asyncio.Future[None] = self._loop.create_future()
-        suback.add_done_callback(_retrieve)
+        suback.add_done_callback(retrieve_outcome)
         self._subacks[mid] = suback
         return suback
 

@@ -27,7 +27,7 @@ from drivers.errors import (
     DriverTimeout,
     SecurityError,
 )
-from drivers.mqtt._session import Delivery, PahoSession, submit_connect
+from drivers.mqtt._session import Delivery, PahoSession, retrieve_outcome, submit_connect
 from drivers.mqtt.backoff import backoff_delay_s
 from drivers.mqtt.config import MqttClientConfig
 from drivers.mqtt.subscription import ReceivedMessage, Subscription, SubscriptionOverflow
@@ -112,6 +112,7 @@ class MqttClient:
         self._task_group: asyncio.TaskGroup | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._state_listeners: list[Callable[[ClientState], None]] = []
+        self._pending_connect: concurrent.futures.Future[None] | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -157,8 +158,13 @@ class MqttClient:
             self._session = None
             for subscription in list(self._subscriptions):
                 subscription.close()
+            pending = self._pending_connect
+            if pending is not None and not pending.done():
+                # a connect still running in the worker ends within connect_timeout_s
+                waiter = asyncio.wrap_future(pending)
+                waiter.add_done_callback(retrieve_outcome)
+                await asyncio.wait([waiter], timeout=self._config.connect_timeout_s + 1.0)
             if self._executor is not None:
-                # idle by now: the supervisor waits for any connect still running in it
                 self._executor.shutdown(wait=True)
             self._set_state(ClientState.CLOSED)
             _log.info("mqtt_client_closed", client_id=self._client_id)
@@ -371,7 +377,7 @@ class MqttClient:
     async def _connect_once(self) -> PahoSession:
         assert self._executor is not None
         session = PahoSession(self._config, self._client_id, self._dispatch)
-        pending = submit_connect(self._executor, session)
+        pending = self._pending_connect = submit_connect(self._executor, session)
         try:
             await asyncio.wrap_future(pending)
         except BaseException:

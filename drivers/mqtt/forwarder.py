@@ -285,6 +285,14 @@ class StoreForwardPublisher:
                 await self._run_session(seen_session)
             except ConnectionLost as exc:
                 _log.info("mqtt_forwarder_session_ended", session_id=seen_session, error=str(exc))
+            except DriverError as exc:
+                # window stuck past its deadline or a store read failed: start over from the
+                # store (in-flight messages may be sent twice; consumers dedupe by id)
+                _log.warning(
+                    "mqtt_forwarder_restarted", session_id=seen_session, error=str(exc)
+                )
+                await asyncio.sleep(1.0)
+                seen_session = 0
 
     async def _run_session(self, session_id: int) -> None:
         self._boundary_id = self._store.last_id

@@ -264,6 +264,10 @@ def _string_fn(name: str, strings: int, ints: int, result: str) -> Handler:
     return handler
 
 
+def _now_monotonic(comp: ExpressionCompiler, args: list[Value], call: n.Call) -> Value:
+    return Value("_st.now_monotonic()", ELEMENTARY["TIME"])
+
+
 _FUNCTIONS: dict[str, tuple[tuple[str, ...], str | None, int | None, Handler]] = {
     # name: (fixed parameters, variadic prefix, minimum variadic count, handler)
     "ADD": ((), "IN", 2, _fold_binary("+")),
@@ -301,6 +305,7 @@ _FUNCTIONS: dict[str, tuple[tuple[str, ...], str | None, int | None, Handler]] =
     "ATAN": (("IN",), None, None, _math("atan")),
     "ATAN2": (("Y", "X"), None, None, _math("atan2")),
     "TRUNC": (("IN",), None, None, _trunc),
+    "NOW_MONOTONIC": ((), None, None, _now_monotonic),
     "SHL": (("IN", "N"), None, None, _shift("shl")),
     "SHR": (("IN", "N"), None, None, _shift("shr")),
     "ROL": (("IN", "N"), None, None, _shift("rol")),

@@ -13,6 +13,7 @@ type on assignment (`ElementaryType.coerce`).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -42,6 +43,7 @@ __all__ = [
     "mid",
     "mod_int",
     "mux",
+    "now_monotonic",
     "real",
     "replace",
     "right",
@@ -123,6 +125,11 @@ def expt_int(base: int, exponent: int) -> int:
 def time_mul_real(duration_ns: int, factor: float) -> int:
     """TIME * REAL, rounded half away from zero to whole nanoseconds."""
     return round_half_away(duration_ns * factor)
+
+
+def now_monotonic() -> int:
+    """FORTE's NOW_MONOTONIC: the monotonic clock as a TIME (nanoseconds)."""
+    return time.monotonic_ns()
 
 
 def trunc(value: float) -> int:

@@ -86,7 +86,9 @@ def configure_logging(
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            # third-party errors are not counted: drivers report their own faults
+            foreign_pre_chain=[structlog.stdlib.add_logger_name,
+                               *(p for p in shared if p is not error_tally)],
         )
     )
     root = logging.getLogger()

@@ -35,6 +35,10 @@ def _to_string(value: object, src: ElementaryType) -> str:
 def convert(value: object, src: ElementaryType, dst: ElementaryType) -> object:
     """Convert `value` of type `src` to type `dst` as `SRC_TO_DST` would."""
     sk, dk = src.kind, dst.kind
+    if sk is Kind.DATE_AND_TIME and dk is Kind.DATE:
+        return int(value) - int(value) % NS_PER["d"]  # type: ignore[call-overload]
+    if sk is Kind.DATE_AND_TIME and dk is Kind.TIME_OF_DAY:
+        return int(value) % NS_PER["d"]  # type: ignore[call-overload]
     if dk in (Kind.STRING, Kind.CHAR):
         return dst.coerce(_to_string(value, src))
     if sk in (Kind.STRING, Kind.CHAR):

@@ -229,7 +229,8 @@ def _typed(t: ElementaryType, body: str) -> object:
             return to_real32(value)
         return value
     if kind in (Kind.STRING, Kind.CHAR):
-        text = unquote_string(body)
+        quoted = len(body) >= 2 and body[0] in "'\"" and body[-1] == body[0]
+        text = unquote_string(body) if quoted else body  # FORTE 2.x wrote STRING#bare
         if kind is Kind.CHAR and len(text) != 1:
             raise LiteralError(f"{t.name} literal must hold one character: {body!r}")
         return text

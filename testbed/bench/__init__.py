@@ -1,0 +1,25 @@
+"""`testbed bench NAME`: benchmarks that report figures against same-run baselines."""
+
+from __future__ import annotations
+
+import argparse
+
+from testbed.bench.figures import Figure, print_figures
+
+__all__ = ["Figure", "run_bench"]
+
+
+def run_bench(name: str, args: argparse.Namespace) -> int:
+    """Run benchmark `name`, print its figures; returns the process exit status."""
+    if name == "events":
+        from testbed.bench.events import run_events_bench
+
+        figures = run_events_bench(getattr(args, "file", None), args.outer, args.typelib)
+    elif name == "cycle":
+        from testbed.bench.cycle import run_cycle_bench
+
+        figures = run_cycle_bench(args.seconds, args.period_ms)
+    else:
+        raise SystemExit(f"unknown benchmark {name!r}")
+    print_figures(figures)
+    return 0

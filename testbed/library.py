@@ -1,0 +1,121 @@
+"""The type library: resolves FB type names to types and compiled instance classes.
+
+It is an object you build and pass (no global registry). Native types come from
+`fb/`; readers of `.fbt` directories add or override types. Families such as
+`PUBLISH_n` or `CSV_WRITER_n` are resolved by pattern on first use. Each type is
+compiled once; later instances reuse the class.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from testbed.errors import TypeLibraryError
+from testbed.model import BasicFBType, CompositeFBType, FBType, ServiceFBType, SimpleFBType
+
+if TYPE_CHECKING:
+    from testbed.runtime.instance import FBInstance
+    from testbed.runtime.resource import Resource
+
+__all__ = ["Factory", "TypeEntry", "TypeLibrary"]
+
+Factory = Callable[[str, "Resource"], "FBInstance"]
+FamilyMaker = Callable[[re.Match[str]], FBType]
+
+
+@dataclass(frozen=True, slots=True)
+class TypeEntry:
+    fb_type: FBType
+    origin: str
+
+
+class TypeLibrary:
+    """FB types by name, with where each came from; compiled classes cached per type."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, TypeEntry] = {}
+        self._families: list[tuple[re.Pattern[str], FamilyMaker, str]] = []
+        self._factories: dict[str, Factory] = {}
+
+    @classmethod
+    def with_native_types(cls) -> TypeLibrary:
+        """A library holding every type of the `fb` package."""
+        import fb  # fb depends on testbed, not the other way round
+
+        lib = cls()
+        fb.register(lib)
+        return lib
+
+    # --- adding -----------------------------------------------------------------------
+
+    def add(self, fb_type: FBType, origin: str, *, override: bool = False) -> None:
+        existing = self._entries.get(fb_type.name)
+        if existing is not None and not override:
+            raise TypeLibraryError(
+                f"type {fb_type.name} defined twice: in {existing.origin} and in {origin}")
+        self._entries[fb_type.name] = TypeEntry(fb_type, origin)
+        self._factories.pop(fb_type.name, None)
+
+    def add_family(self, pattern: str, maker: FamilyMaker, origin: str) -> None:
+        """Types named by `pattern` (a full-match regex) are built by `maker` on first use."""
+        self._families.append((re.compile(pattern), maker, origin))
+
+    # --- lookup -----------------------------------------------------------------------
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._lookup(name) is not None
+
+    def _lookup(self, name: str) -> TypeEntry | None:
+        entry = self._entries.get(name)
+        if entry is not None:
+            return entry
+        for pattern, maker, origin in self._families:
+            m = pattern.fullmatch(name)
+            if m:
+                entry = TypeEntry(maker(m), origin)
+                self._entries[name] = entry
+                return entry
+        return None
+
+    def get(self, name: str) -> FBType:
+        entry = self._lookup(name)
+        if entry is None:
+            raise TypeLibraryError(f"unknown FB type {name!r}")
+        return entry.fb_type
+
+    def origin(self, name: str) -> str:
+        entry = self._lookup(name)
+        if entry is None:
+            raise TypeLibraryError(f"unknown FB type {name!r}")
+        return entry.origin
+
+    def names(self) -> Iterator[str]:
+        return iter(sorted(self._entries))
+
+    def instance_factory(self, name: str) -> Factory:
+        """A callable `(instance_name, resource) -> FBInstance` for type `name`."""
+        factory = self._factories.get(name)
+        if factory is None:
+            factory = self._make_factory(self.get(name))
+            self._factories[name] = factory
+        return factory
+
+    def _make_factory(self, fb_type: FBType) -> Factory:
+        if isinstance(fb_type, ServiceFBType):
+            impl = fb_type.implementation
+            if impl is None:
+                raise TypeLibraryError(
+                    f"service FB type {fb_type.name} has no Python implementation")
+            return impl
+        if isinstance(fb_type, (BasicFBType, SimpleFBType)):
+            from testbed.runtime.codegen import build_fb_class
+
+            return build_fb_class(fb_type)
+        if isinstance(fb_type, CompositeFBType):
+            from testbed.runtime.composite import composite_factory
+
+            return composite_factory(fb_type, self)
+        raise TypeLibraryError(f"type {fb_type.name}: unsupported kind {fb_type.kind}")

@@ -1,0 +1,641 @@
+"""The resource: one FIFO event queue drained by one task, run to completion.
+
+Queue entries are bound handler methods (`fb._ev_X`), so dispatching an event is
+one `popleft()` and one call. Output events append their destinations' handlers
+to the back of the queue (breadth-first, FIFO, in connection-creation order).
+Service FBs and timers re-enter from other tasks or threads through the bounded
+external queue (`post`), which the drain loop moves in between slices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import structlog
+
+from testbed.errors import EventlessLoopError, NetworkError, PathError
+from testbed.runtime.instance import Cell, FBInstance, attr_name
+from testbed.types import ElementaryType, GenericType, Kind, parse_value
+
+if TYPE_CHECKING:
+    from testbed.library import TypeLibrary
+    from testbed.runtime.clock import Clock
+    from testbed.runtime.device import Device
+
+__all__ = ["Connection", "ExternalOverflowPolicy", "Resource", "ResourceState",
+           "ResourceStatistics", "TestReport", "Tracer", "split_pin"]
+
+log = structlog.get_logger(__name__)
+
+Thunk = Callable[[], None]
+ExternalOverflowPolicy = Literal["drop_newest", "drop_oldest"]
+
+_SLICE = 256  # events between checks of the external queue and the time budget
+
+
+class ResourceState(enum.Enum):
+    IDLE = "idle"  # created, never started
+    RUNNING = "running"
+    STOPPED = "stopped"
+    KILLED = "killed"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceStatistics:
+    """Counters of one resource (`Resource.statistics()`)."""
+
+    events_processed: int
+    queue_length: int
+    queue_high_water: int
+    queue_capacity: int
+    events_dropped: int
+    external_posted: int
+    external_dropped: int
+    external_capacity: int
+    faults: int
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A connection as created (source and destination as `FB.PIN`)."""
+
+    source: str
+    destination: str
+    kind: Literal["event", "data"]
+
+
+@dataclass(slots=True)
+class TestReport:
+    """Checks counted by TEST_CONDITION FBs (FORTE prints `N tests executed, M failed`)."""
+
+    __test__ = False  # not a pytest class
+    executed: int = 0
+    failed: int = 0
+
+    def summary(self) -> str:
+        return f"{self.executed} tests executed, {self.failed} failed"
+
+
+class Tracer:
+    """Receives every output event fired (and input event taken) while installed."""
+
+    def on_emit(self, fb: FBInstance, event: str) -> None:
+        """An output event fired; its WITH outputs hold the published values."""
+
+    def on_input(self, fb: FBInstance, event: str) -> None:
+        """An input event is being taken by `fb`."""
+
+
+def split_pin(path: str) -> tuple[str, str]:
+    """`A.B.PIN` -> (`A.B`, `PIN`); FB names may contain dots, pins never do."""
+    fb, dot, pin = path.rpartition(".")
+    if not dot or not fb or not pin:
+        raise PathError(f"{path!r} is not of the form FB.PIN")
+    return fb, pin
+
+
+class Resource:
+    """An IEC 61499 resource: FB instances, their connections and the event queue."""
+
+    def __init__(
+        self,
+        name: str,
+        library: TypeLibrary,
+        clock: Clock,
+        *,
+        device: Device | None = None,
+        capacity: int = 65_536,
+        external_capacity: int = 4_096,
+        external_policy: ExternalOverflowPolicy = "drop_newest",
+        restart_fb: str | None = "START",
+    ) -> None:
+        if capacity < 1 or external_capacity < 1:
+            raise ValueError("queue capacities must be positive")
+        self.name = name
+        self.library = library
+        self.clock = clock
+        self.device = device
+        self.capacity = capacity
+        self.external_capacity = external_capacity
+        self.external_policy: ExternalOverflowPolicy = external_policy
+        self.state = ResourceState.IDLE
+        self.fbs: dict[str, FBInstance] = {}
+        self.connections: list[Connection] = []
+        self.parameters: dict[tuple[str, str], object] = {}
+        self._queue: deque[Thunk] = deque()
+        self._external: deque[Thunk] = deque()
+        self._out_cells: dict[tuple[str, str], Cell] = {}
+        # event destinations that are not connections (composite boundaries), by source pin
+        self.extra_targets: dict[str, list[Thunk]] = {}
+        self._tracers: list[Tracer] = []
+        self._processed = 0
+        self._high_water = 0
+        self._dropped = 0
+        self._ext_posted = 0
+        self._ext_dropped = 0
+        self._faults = 0
+        self._overflowing = False
+        self._started_once = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._wake: asyncio.Event | None = None
+        self._sleeping = False
+        self._room: asyncio.Event | None = None  # set when the external queue drains
+        self.restart_fb = restart_fb
+        self.test_report: TestReport = device.test_report if device is not None else TestReport()
+        self.console: Callable[[str], None] = (
+            device.console if device is not None else _print_line)
+        if restart_fb:
+            self.create_fb(restart_fb, "E_RESTART")
+
+    # --- FB instances ---------------------------------------------------------------
+
+    def create_fb(self, name: str, type_name: str) -> FBInstance:
+        """Create an FB instance of a library type (composites are flattened)."""
+        if name in self.fbs:
+            raise NetworkError(f"resource {self.name} already has an FB named {name!r}")
+        factory = self.library.instance_factory(type_name)
+        fb = factory(name, self)
+        self.fbs[name] = fb
+        if self._tracers and fb.TRACED is not None:
+            fb.__class__ = fb.TRACED
+        if self.state is ResourceState.RUNNING:
+            fb.on_resource_start(warm=False)
+        return fb
+
+    def delete_fb(self, name: str) -> None:
+        """Delete an FB and every connection touching it; others keep their state."""
+        fb = self.fb(name)
+        fb.on_delete()
+        for conn in [c for c in self.connections
+                     if split_pin(c.source)[0] == name or split_pin(c.destination)[0] == name]:
+            self.disconnect(conn.source, conn.destination)
+        for key in [k for k in self._out_cells if k[0] == name]:
+            del self._out_cells[key]
+        for src in [k for k in self.extra_targets if split_pin(k)[0] == name]:
+            del self.extra_targets[src]
+        for src, handlers in self.extra_targets.items():
+            kept = [h for h in handlers if getattr(h, "__self__", None) is not fb]
+            if len(kept) != len(handlers):
+                self.extra_targets[src] = kept
+                owner, pin = self.resolve(src)
+                self._rewire_event_output(owner, pin)
+        for key in [k for k in self.parameters if k[0] == name]:
+            del self.parameters[key]
+        del self.fbs[name]
+        # queued events for the deleted FB are discarded, as in FORTE
+        self._queue = deque(h for h in self._queue if getattr(h, "__self__", None) is not fb)
+        for other in self.fbs.values():
+            other._q = self._queue
+
+    def fb(self, name: str) -> FBInstance:
+        try:
+            return self.fbs[name]
+        except KeyError:
+            raise PathError(_unknown(f"FB {name!r} in resource {self.name}", name,
+                                     self.fbs)) from None
+
+    def resolve(self, path: str) -> tuple[FBInstance, str]:
+        fb_name, pin = split_pin(path)
+        return self.fb(fb_name), pin
+
+    # --- connections ----------------------------------------------------------------
+
+    def connect(self, source: str, destination: str) -> Connection:
+        """Create an event or data connection from `FB.OUT` to `FB.IN`."""
+        src, spin = self.resolve(source)
+        dst, dpin = self.resolve(destination)
+        if spin in src.EO_NAMES:
+            if dpin not in dst.EI_HANDLERS:
+                raise NetworkError(f"{destination}: no event input {dpin!r} on "
+                                   f"{dst.type_name}; event outputs connect to event inputs")
+            conn = Connection(source, destination, "event")
+            self.connections.append(conn)
+            self._rewire_event_output(src, spin)
+            return conn
+        sdecl = src.OUTPUTS.get(spin)
+        if sdecl is None:
+            raise PathError(_unknown(f"output {spin!r} of {src.name} ({src.type_name})", spin,
+                                     [*src.EO_NAMES, *src.OUTPUTS]))
+        ddecl = dst.INPUTS.get(dpin)
+        if ddecl is None:
+            raise PathError(_unknown(f"data input {dpin!r} of {dst.name} ({dst.type_name})",
+                                     dpin, dst.INPUTS))
+        if getattr(dst, "_i_" + attr_name(dpin)) is not None:
+            raise NetworkError(f"{destination} already has a data connection (no fan-in)")
+        _check_types(source, sdecl.type, destination, ddecl.type)
+        key = (src.name, spin)
+        cell = self._out_cells.get(key)
+        if cell is None:
+            value = src.get(spin)
+            if isinstance(sdecl.type, GenericType) and isinstance(ddecl.type, ElementaryType):
+                # an ANY output takes the type of what it drives, as in FORTE
+                src.__dict__.setdefault("_anytype", {}).setdefault(spin, ddecl.type)
+                if value is None:
+                    value = ddecl.type.default
+                    src.set(spin, value)
+            cell = Cell(value)
+            self._out_cells[key] = cell
+            setattr(src, "_o_" + attr_name(spin), cell)
+        setattr(dst, "_i_" + attr_name(dpin), cell)
+        if isinstance(ddecl.type, GenericType) and isinstance(sdecl.type, ElementaryType):
+            dst.__dict__.setdefault("_anytype", {})[dpin] = sdecl.type
+        conn = Connection(source, destination, "data")
+        self.connections.append(conn)
+        return conn
+
+    def disconnect(self, source: str, destination: str) -> None:
+        conn = next((c for c in self.connections
+                     if c.source == source and c.destination == destination), None)
+        if conn is None:
+            raise PathError(f"no connection {source} -> {destination} in resource {self.name}")
+        self.connections.remove(conn)
+        src, spin = self.resolve(source)
+        dst, dpin = self.resolve(destination)
+        if conn.kind == "event":
+            self._rewire_event_output(src, spin)
+            return
+        setattr(dst, "_i_" + attr_name(dpin), None)
+        if not any(c.kind == "data" and c.source == source for c in self.connections):
+            self._out_cells.pop((src.name, spin), None)
+            setattr(src, "_o_" + attr_name(spin), None)
+
+    def _rewire_event_output(self, fb: FBInstance, event: str) -> None:
+        prefix = f"{fb.name}.{event}"
+        targets = tuple(self.resolve_handler(c.destination) for c in self.connections
+                        if c.kind == "event" and c.source == prefix)
+        extra = self.extra_targets.get(prefix)
+        if extra:
+            owners = [getattr(h, "__self__", None) for h in extra]
+            names = [getattr(getattr(h, "__func__", None), "__name__", "") for h in extra]
+            extra = [getattr(o, n) if o is not None and n else h
+                     for o, n, h in zip(owners, names, extra, strict=True)]
+            self.extra_targets[prefix] = extra
+            targets = (*targets, *extra)
+        setattr(fb, "_e_" + event, targets)
+
+    def resolve_handler(self, path: str) -> Thunk:
+        fb, pin = self.resolve(path)
+        return fb.handler(pin)
+
+    def _rewire_all(self) -> None:
+        for fb in self.fbs.values():
+            for ev in fb.EO_NAMES:
+                self._rewire_event_output(fb, ev)
+
+    # --- parameters and variables ---------------------------------------------------
+
+    def write_parameter(self, path: str, text: str) -> object:
+        """Set an input from literal text, as a boot-file or management WRITE does."""
+        fb, pin = self.resolve(path)
+        decl = fb.var_decl(pin)
+        if decl is None:
+            raise PathError(_unknown(f"variable {pin!r} of {fb.name}", pin,
+                                     [*fb.INPUTS, *fb.OUTPUTS, *fb.INTERNALS]))
+        tv = parse_value(text, decl.type)
+        if isinstance(decl.type, GenericType) and tv.type is not None:
+            fb.__dict__.setdefault("_anytype", {})[pin] = tv.type
+        value = tv.value if not isinstance(decl.type, ElementaryType) else decl.type.coerce(
+            tv.value)
+        fb.set(pin, value)
+        self.parameters[(fb.name, pin)] = value
+        return value
+
+    def read(self, path: str) -> object:
+        fb, pin = self.resolve(path)
+        if fb.var_decl(pin) is None:
+            raise PathError(_unknown(f"variable {pin!r} of {fb.name}", pin,
+                                     [*fb.INPUTS, *fb.OUTPUTS, *fb.INTERNALS]))
+        return fb.get(pin)
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start (or restart) the resource: E_RESTART fires COLD the first time, WARM after."""
+        if self.state is ResourceState.RUNNING:
+            return
+        warm = self._started_once
+        self._started_once = True
+        self.state = ResourceState.RUNNING
+        for fb in list(self.fbs.values()):
+            fb.on_resource_start(warm)
+        restart = self.fbs.get(self.restart_fb) if self.restart_fb else None
+        if restart is not None:
+            restart.emit("WARM" if warm else "COLD")  # type: ignore[attr-defined]
+        self._kick()
+
+    def stop(self) -> None:
+        """Stop: E_RESTART fires STOP (processed), then pending events are discarded."""
+        if self.state is not ResourceState.RUNNING:
+            return
+        restart = self.fbs.get(self.restart_fb) if self.restart_fb else None
+        if restart is not None:
+            restart.emit("STOP")  # type: ignore[attr-defined]
+            self.run_until_idle()
+        self.state = ResourceState.STOPPED
+        for fb in list(self.fbs.values()):
+            fb.on_resource_stop()
+        self._queue.clear()
+        self._external.clear()
+        self._kick()
+
+    def kill(self) -> None:
+        """Stop at once: no STOP event, pending events discarded."""
+        self.state = ResourceState.KILLED
+        for fb in list(self.fbs.values()):
+            fb.on_resource_stop()
+        self._queue.clear()
+        self._external.clear()
+        self._kick()
+
+    def reset(self) -> None:
+        """Back to initial values, parameters re-applied, as FORTE's RESET."""
+        if self.state is ResourceState.RUNNING:
+            self.kill()
+        for fb in self.fbs.values():
+            fb.reset_variables()
+        for (fb_name, pin), value in self.parameters.items():
+            self.fbs[fb_name].set(pin, value)
+        for (fb_name, pin), cell in self._out_cells.items():
+            cell.v = self.fbs[fb_name].get(pin)
+        self.state = ResourceState.IDLE
+        self._started_once = False
+
+    # --- events ---------------------------------------------------------------------
+
+    def inject(self, path: str) -> None:
+        """Queue event input `FB.EI` as if a connection had fired it."""
+        self._queue.append(self.resolve_handler(path))
+        self._kick()
+
+    def post(self, thunk: Thunk) -> bool:
+        """Hand work to the resource from any task or thread (the external queue).
+
+        Returns False when the external queue was full and the policy dropped the
+        new entry (counted). The thunk runs inside the resource, between events.
+        """
+        if self.state in (ResourceState.STOPPED, ResourceState.KILLED):
+            return False
+        ext = self._external
+        if len(ext) >= self.external_capacity:
+            self._ext_dropped += 1
+            if self._ext_dropped == 1 or self._ext_dropped % 1000 == 0:
+                log.warning("external_queue_full", resource=self.name,
+                            policy=self.external_policy, dropped=self._ext_dropped)
+            if self.external_policy == "drop_newest":
+                return False
+            ext.popleft()
+        ext.append(thunk)
+        self._ext_posted += 1
+        if self._sleeping:
+            self._wake_from_any_thread()
+        return True
+
+    async def put(self, thunk: Thunk, timeout_s: float | None = None) -> None:
+        """Post from a coroutine, waiting for room instead of dropping (back-pressure)."""
+        async with asyncio.timeout(timeout_s):
+            while len(self._external) >= self.external_capacity:
+                room = self._room_event()
+                await room.wait()
+        self.post(thunk)
+
+    def _room_event(self) -> asyncio.Event:
+        if self._room is None:
+            self._room = asyncio.Event()
+        self._room.clear()
+        return self._room
+
+    def _wake_from_any_thread(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None:
+            return
+        if threading.get_ident() == self._loop_thread:
+            wake.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # loop closed while shutting down
+                loop.call_soon_threadsafe(wake.set)
+
+    def _kick(self) -> None:
+        if self._wake is not None and threading.get_ident() == self._loop_thread:
+            self._wake.set()
+
+    def _queue_grew(self, fb: FBInstance) -> None:
+        """Slow path of an emit: track the high-water mark, drop the newest past capacity."""
+        q = self._queue
+        n = len(q)
+        if n > self._high_water:
+            self._high_water = min(n, self.capacity)
+        if n > self.capacity:
+            excess = n - self.capacity
+            for _ in range(excess):
+                q.pop()
+            self._dropped += excess
+            if not self._overflowing:
+                self._overflowing = True
+                log.error("event_queue_full", resource=self.name, fb=fb.name,
+                          capacity=self.capacity, dropped=self._dropped)
+        fb._wm = min(self._high_water, self.capacity)
+
+    def run_until_idle(self, max_events: int | None = None, budget_s: float | None = None) -> int:
+        """Process events until both queues are empty (or a budget runs out); returns count.
+
+        Synchronous and re-entrancy-safe for the virtual clock and the scripting API;
+        the asyncio task in `run` calls it in time-bounded slices.
+        """
+        if self.state is not ResourceState.RUNNING:
+            self._external.clear()
+            return 0
+        q = self._queue
+        ext = self._external
+        pop = q.popleft
+        total = 0
+        deadline = time.perf_counter() + budget_s if budget_s is not None else None
+        steps = range(_SLICE)
+        while True:
+            if ext:
+                while ext:
+                    thunk = ext.popleft()
+                    try:
+                        thunk()
+                    except Exception as exc:  # an FB's external work failed: report, go on
+                        self._fault(exc, thunk)
+                if self._room is not None:
+                    self._room.set()
+            if q is not self._queue:  # an FB was deleted and the queue rebuilt
+                q = self._queue
+                pop = q.popleft
+            n = -1
+            try:
+                for n in steps:  # noqa: B007 - n tells where the queue ran dry
+                    pop()()
+                total += _SLICE
+            except IndexError as exc:
+                if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
+                    total += n  # the queue ran dry at step n
+                    if not ext:
+                        self._overflowing = False
+                        break
+                    continue
+                total += n + 1
+                self._fault(exc, None)
+            except EventlessLoopError as exc:
+                total += n + 1
+                self._fault(exc, None)
+            except Exception as exc:  # an FB raised: FORTE would crash; we log and go on
+                total += n + 1
+                self._fault(exc, None)
+            if self.state is not ResourceState.RUNNING:
+                break
+            if max_events is not None and total >= max_events:
+                break
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+        self._processed += total
+        return total
+
+    def _fault(self, exc: BaseException, thunk: Thunk | None) -> None:
+        self._faults += 1
+        fb = _failing_fb(exc) or getattr(thunk, "__self__", None)
+        log.error("fb_event_failed", resource=self.name,
+                  fb=getattr(fb, "name", None), type=getattr(fb, "type_name", None),
+                  error=f"{type(exc).__name__}: {exc}")
+
+    @property
+    def idle(self) -> bool:
+        return not self._queue and not self._external
+
+    async def run(self) -> None:
+        """Drain the queues while the resource runs; owned by the device's TaskGroup."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._wake = asyncio.Event()
+        try:
+            while True:
+                if self.state is ResourceState.RUNNING:
+                    self.run_until_idle(budget_s=0.005)
+                if self.state is ResourceState.RUNNING and not self.idle:
+                    await asyncio.sleep(0)  # let other tasks run between slices
+                    continue
+                self._sleeping = True
+                try:
+                    if self.idle or self.state is not ResourceState.RUNNING:
+                        await self._wake.wait()
+                finally:
+                    self._sleeping = False
+                self._wake.clear()
+        finally:
+            self._wake = None
+            self._loop = None
+
+    # --- tracing ---------------------------------------------------------------------
+
+    def add_tracer(self, tracer: Tracer) -> None:
+        """Report every event fired from now on; instances switch to their traced classes."""
+        self._tracers.append(tracer)
+        if len(self._tracers) == 1:
+            self._swap_classes(traced=True)
+
+    def remove_tracer(self, tracer: Tracer) -> None:
+        self._tracers.remove(tracer)
+        if not self._tracers:
+            self._swap_classes(traced=False)
+
+    def _swap_classes(self, traced: bool) -> None:
+        for fb in self.fbs.values():
+            target = fb.TRACED if traced else fb.PLAIN
+            if target is not None:
+                fb.__class__ = target
+        old = list(self._queue)
+        self._queue.clear()
+        for h in old:  # rebind queued handlers to the new classes
+            owner = getattr(h, "__self__", None)
+            name = getattr(getattr(h, "__func__", None), "__name__", None)
+            self._queue.append(getattr(owner, name) if owner is not None and name else h)
+        self._rewire_all()
+
+    def _trace_emit(self, fb: FBInstance, event: str) -> None:
+        for t in self._tracers:
+            t.on_emit(fb, event)
+
+    def _trace_input(self, fb: FBInstance, event: str) -> None:
+        for t in self._tracers:
+            t.on_input(fb, event)
+
+    # --- statistics -----------------------------------------------------------------
+
+    def statistics(self) -> ResourceStatistics:
+        return ResourceStatistics(
+            events_processed=self._processed,
+            queue_length=len(self._queue),
+            queue_high_water=self._high_water,
+            queue_capacity=self.capacity,
+            events_dropped=self._dropped,
+            external_posted=self._ext_posted,
+            external_dropped=self._ext_dropped,
+            external_capacity=self.external_capacity,
+            faults=self._faults,
+        )
+
+    def iter_fbs(self) -> Iterator[FBInstance]:
+        return iter(self.fbs.values())
+
+
+def _print_line(text: str) -> None:
+    print(text, flush=True)
+
+
+def _failing_fb(exc: BaseException) -> FBInstance | None:
+    tb = exc.__traceback__
+    found: FBInstance | None = None
+    while tb is not None:
+        candidate = tb.tb_frame.f_locals.get("self")
+        if isinstance(candidate, FBInstance):
+            found = candidate
+        tb = tb.tb_next
+    return found
+
+
+def _widening_ok(src: ElementaryType, dst: ElementaryType) -> bool:
+    if src.name == dst.name:
+        return True
+    ints = (Kind.SIGNED, Kind.UNSIGNED)
+    if src.kind in ints and dst.kind is Kind.SIGNED:
+        return src.bits < dst.bits
+    if src.kind is Kind.UNSIGNED and dst.kind is Kind.UNSIGNED:
+        return src.bits < dst.bits
+    if src.kind is Kind.BITS and dst.kind is Kind.BITS:
+        return src.bits < dst.bits
+    if src.kind in ints and dst.kind is Kind.REAL:
+        return True
+    if src.kind is Kind.REAL and dst.kind is Kind.REAL:
+        return src.bits <= dst.bits
+    return src.kind is Kind.STRING and dst.kind is Kind.STRING
+
+
+def _check_types(source: str, stype: object, destination: str, dtype: object) -> None:
+    if isinstance(stype, ElementaryType) and isinstance(dtype, ElementaryType):
+        if not _widening_ok(stype, dtype):
+            raise NetworkError(f"cannot connect {source} ({stype.name}) to {destination} "
+                               f"({dtype.name})")
+    elif (isinstance(stype, ElementaryType) and isinstance(dtype, GenericType)
+          and not dtype.accepts(stype)):
+        raise NetworkError(f"cannot connect {source} ({stype.name}) to {destination} "
+                           f"({dtype.name})")
+
+
+def _unknown(what: str, name: str, candidates: object) -> str:
+    import difflib
+
+    names = [str(c) for c in candidates]  # type: ignore[attr-defined]
+    near = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    hint = f"; nearest: {', '.join(near)}" if near else (
+        f"; known: {', '.join(sorted(names)[:10])}" if names else "")
+    return f"no {what}{hint}"

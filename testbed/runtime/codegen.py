@@ -183,6 +183,8 @@ def _algorithm_lines(unit: _Unit, alg: AlgorithmSpec) -> list[str]:
     origin = st.STOrigin(file=unit.fb_type.source, fb_type=unit.fb_type.name,
                          algorithm=alg.name, line_offset=alg.line)
     compiled = st.compile_algorithm(alg.text, _var_types(unit), origin=origin)
+    for name, obj in compiled.constants:
+        unit.globals[name] = obj
     lines = list(compiled.lines) or ["pass"]
     if not compiled.uses_return:
         return lines

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from drivers.errors import DriverConfigError
 from drivers.sim.factory import ModelKind
 from drivers.sim.model import PlantModel, SignalKind, SignalSpec
+from drivers.yamllines import Loc, YamlError, YamlIssue, line_of, validate_model
 
 __all__ = [
     "DeviceProfile",
@@ -40,7 +38,6 @@ __all__ = [
     "parse_profile",
 ]
 
-Loc = tuple[str | int, ...]
 _BROWSE_SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
@@ -190,32 +187,12 @@ class DeviceProfile(_Frozen):
     opcua: OpcUaMap = OpcUaMap()
 
 
-@dataclass(frozen=True, slots=True)
-class ProfileIssue:
-    """One problem in a profile, located at a field (and a line, when loaded from a file)."""
-
-    loc: Loc
-    message: str
-    line: int | None = None
-
-    @property
-    def field(self) -> str:
-        """The location as `modbus.points[3].address`."""
-        return _format_loc(self.loc)
+ProfileIssue = YamlIssue
+"""One problem in a profile, located at a field (and a line, when loaded from a file)."""
 
 
-class ProfileError(DriverConfigError):
+class ProfileError(YamlError):
     """A profile that does not parse, validate or fit its model; lists every issue found."""
-
-    def __init__(self, file: str, issues: Sequence[ProfileIssue]) -> None:
-        self.file = file
-        self.issues = tuple(issues)
-        lines = [
-            f"{file}:{issue.line if issue.line is not None else '?'}: "
-            f"{issue.field or '<document>'}: {issue.message}"
-            for issue in self.issues
-        ]
-        super().__init__("\n".join(lines))
 
 
 def load_profile(path: str | Path, *, model: PlantModel | None = None) -> DeviceProfile:
@@ -232,19 +209,14 @@ def parse_profile(
     text: str, *, source: str = "<profile>", model: PlantModel | None = None
 ) -> DeviceProfile:
     """Validate profile YAML text; errors name `source`, the line and the field."""
-    data, lines = _compose(text, source)
     try:
-        profile = DeviceProfile.model_validate(data)
-    except ValidationError as exc:
-        issues = [
-            ProfileIssue(tuple(err["loc"]), err["msg"], _line_of(lines, tuple(err["loc"])))
-            for err in exc.errors()
-        ]
-        raise ProfileError(source, issues) from exc
+        profile, lines = validate_model(DeviceProfile, text, source)
+    except YamlError as exc:
+        raise ProfileError(exc.file, exc.issues) from exc
     problems = check_profile(profile, model)
     if problems:
         raise ProfileError(
-            source, [ProfileIssue(p.loc, p.message, _line_of(lines, p.loc)) for p in problems]
+            source, [ProfileIssue(p.loc, p.message, line_of(lines, p.loc)) for p in problems]
         )
     return profile
 
@@ -354,55 +326,3 @@ def _check_opcua_kind(loc: Loc, node: OpcUaNode, spec: SignalSpec) -> Iterator[P
         yield ProfileIssue((*loc, "data_type"),
                            f"{node.data_type} cannot hold {kind} {spec.name!r}; "
                            f"use one of {sorted(str(t) for t in allowed)}")
-
-
-# --- YAML with line numbers ------------------------------------------------------------
-
-
-def _compose(text: str, source: str) -> tuple[object, dict[Loc, int]]:
-    """Parse YAML, returning the data and the 1-based line of every key and item."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        issue = ProfileIssue((), f"invalid YAML: {exc.problem}", line)
-        raise ProfileError(source, [issue]) from exc
-    except yaml.YAMLError as exc:
-        raise ProfileError(source, [ProfileIssue((), f"invalid YAML: {exc}")]) from exc
-    finally:
-        loader.dispose()
-    lines: dict[Loc, int] = {}
-    if node is not None:
-        _record_lines(node, (), lines)
-    return data, lines
-
-
-def _record_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
-    lines.setdefault(loc, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
-            lines.setdefault((*loc, key), key_node.start_mark.line + 1)
-            _record_lines(value_node, (*loc, key), lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _record_lines(item, (*loc, index), lines)
-
-
-def _line_of(lines: Mapping[Loc, int], loc: Loc) -> int | None:
-    """The line of the deepest existing prefix of `loc` (a missing key points at its parent)."""
-    for end in range(len(loc), -1, -1):
-        line = lines.get(loc[:end])
-        if line is not None:
-            return line
-    return None
-
-
-def _format_loc(loc: Loc) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text

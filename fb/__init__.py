@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from fb.csvwriter import csv_writer_type
 from fb.events import event_types
 from fb.functions import conversion_type, copy_types, function_types, mux_type
+from fb.net.commfb import client_type, publish_type, server_type, subscribe_type
 from fb.restart import E_RESTART
 from fb.testfbs import OUT_ANY_CONSOLE, STEST_END, TEST_CONDITION, stopwatch_type
 from fb.timers import E_CYCLE, E_DELAY, E_N_TABLE, E_RDELAY, E_TABLE, E_TRAIN
@@ -32,6 +33,10 @@ def register(library: TypeLibrary) -> None:
         library.add(cls.FB_TYPE, origin)
     library.add_family(r"CSV_WRITER_(\d+)", csv_writer_type, origin)
     library.add_family(r"F_MUX_(\d+)", mux_type, origin)
+    library.add_family(r"PUBLISH_(\d+)", publish_type, origin)
+    library.add_family(r"SUBSCRIBE_(\d+)", subscribe_type, origin)
+    library.add_family(r"CLIENT_(\d+)(?:_(\d+))?", client_type, origin)
+    library.add_family(r"SERVER_(\d+)(?:_(\d+))?", server_type, origin)
     library.add_family(
         r"F_([A-Z]+(?:_[A-Z]+)*?)(_BCD)?_TO_(BCD_)?([A-Z]+(?:_[A-Z]+)*)", conversion_type,
         origin)

@@ -20,8 +20,9 @@ Data comes back through the context, from any thread or task (it is decoded off 
 resource task): `ctx.deliver(values)` sets RD_1..RD_m and fires IND (SUBSCRIBE,
 SERVER) or CNF (CLIENT) with QO=TRUE, STATUS "OK"; `ctx.fail(outcome)` fires the same
 event with QO=FALSE and the outcome's status (a malformed datagram is
-`RECV_FAILED`/`DATA_TYPE_ERROR`, a peer that went away `TERMINATED` or
-`RECV_FAILED`). A layer never raises into the FB: every fault is an outcome.
+`RECV_FAILED`/`DATA_TYPE_ERROR`); `ctx.lost(outcome)` says the connection is gone
+(INITO with QO=FALSE, STATUS `TERMINATED`, stack closed). A layer never raises into
+the FB: every fault is an outcome.
 
 Adding a layer: write `create_layer(comm_id: CommId, ctx: LayerContext) -> CommLayer`
 in a module under `fb/net/layers/` and add one line `"name": "module:function"` to
@@ -136,6 +137,10 @@ class LayerContext(Protocol):
 
     def opened(self, result: LayerOutcome) -> None:
         """Finish a pending `open()` (returned None): fire INITO with QO=result.ok."""
+
+    def lost(self, result: LayerOutcome) -> None:
+        """The connection is gone for good (a CLIENT's server closed): the FB closes the
+        stack and fires INITO with QO=FALSE, as FORTE does on `e_InitTerminated`."""
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """Run a coroutine owned by this stack; it is cancelled and awaited on `close()`."""

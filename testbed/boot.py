@@ -2,7 +2,11 @@
 
 Hard mode fails on any logged error and on a failed TEST_CONDITION; soft mode
 only on a failed TEST_CONDITION (FORTE's `forte_add_systemtest_soft`). The run
-ends at STEST_END, at the timeout, or on SIGINT/SIGTERM.
+ends at STEST_END, at the timeout, on SIGINT/SIGTERM, or on a management KILL.
+
+With a management address (FORTE's `-c host:port`) the device also serves the
+management port while it runs; with no boot file it starts empty and waits for
+a deployment (4diac IDE, `ManagementClient`), as FORTE does without `forte.fboot`.
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
-from testbed.fourdiac.bootfile import load_boot_file
+from testbed.fourdiac.bootfile import BootResult, load_boot_file
+from testbed.fourdiac.mgmt_server import ManagementServer, settings_from_address
 from testbed.library import TypeLibrary
 from testbed.logconfig import error_tally
 from testbed.runtime.device import Device
@@ -41,17 +47,18 @@ class BootOutcome:
 
 
 async def run_boot(
-    path: str | Path,
+    path: str | Path | None,
     *,
     timeout_s: float | None = None,
     soft: bool = False,
     library: TypeLibrary | None = None,
     device_name: str = "testbed",
+    mgmt_address: str | None = None,
 ) -> BootOutcome:
-    """Load and run one boot file on a fresh device; returns the verdict."""
+    """Load and run one boot file (or none, with `mgmt_address`) on a fresh device."""
     errors_before = error_tally.errors
     device = Device(device_name, library=library)
-    result = load_boot_file(device, path)
+    result = load_boot_file(device, path) if path is not None else BootResult(0)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -59,7 +66,14 @@ async def run_boot(
     timed_out = False
     try:
         async with asyncio.timeout(timeout_s):
-            await device.run()
+            if mgmt_address is None:
+                await device.run()
+            else:
+                async with ManagementServer(device, settings_from_address(mgmt_address)) as srv:
+                    # FORTE-like notice on stderr; scripts and tests read the bound port here
+                    print(f"testbed: management server listening on {srv.host}:{srv.port}",
+                          file=sys.stderr, flush=True)
+                    await device.run()
     except TimeoutError:
         timed_out = True
         device.shutdown("timeout")

@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     boot.add_argument("file", nargs="?", help="boot file (default: $FORTE_BOOT_FILE)")
     boot.add_argument("-f", metavar="FILE", help="boot file (FORTE's option)")
     boot.add_argument("-c", metavar="HOST:PORT", default=None,
-                      help="management address (FORTE's option; default localhost:61499)")
+                      help="serve the management port on HOST:PORT (FORTE's option; port 0 "
+                           "picks a free port); without a boot file the device starts empty "
+                           "and waits for a deployment")
     boot.add_argument("--timeout", type=float, default=None, metavar="S",
                       help="fail if STEST_END is not reached within S seconds")
     boot.add_argument("--soft", action="store_true",
@@ -37,9 +39,18 @@ def _boot(args: argparse.Namespace) -> int:
         print(f"Boot file {path} could not be opened and FORTE_BOOT_FILE_FAIL_MISSING is set",
               file=sys.stderr)
         return 1
-    if not path:
+    if not path and args.c:
+        path = None
+    elif not path:
         print("Usage: testbed boot [options] FILE.fboot  (or -f FILE, or FORTE_BOOT_FILE)",
               file=sys.stderr)
         return 2
-    outcome = asyncio.run(run_boot(path, timeout_s=args.timeout, soft=args.soft))
+    from testbed.errors import ManagementError
+
+    try:
+        outcome = asyncio.run(run_boot(path, timeout_s=args.timeout, soft=args.soft,
+                                       mgmt_address=args.c))
+    except ManagementError as exc:
+        print(f"testbed boot: {exc}", file=sys.stderr)
+        return 1
     return outcome.exit_code

@@ -16,6 +16,9 @@ from testbed.logconfig import configure_logging
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 COMMANDS: list[str] = [
+    "run",
+    "validate",
+    "report",
     "boot",
     "bench",
 ]

@@ -147,14 +147,23 @@ class Resource:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._wake: asyncio.Event | None = None
+        self._idle_event: asyncio.Event | None = None  # set while the run task sleeps idle
         self._sleeping = False
         self._room: asyncio.Event | None = None  # set when the external queue drains
         self.restart_fb = restart_fb
         self.test_report: TestReport = device.test_report if device is not None else TestReport()
-        self.console: Callable[[str], None] = (
-            device.console if device is not None else _print_line)
+        self._console: Callable[[str], None] = _print_line
         if restart_fb:
             self.create_fb(restart_fb, "E_RESTART")
+
+    @property
+    def console(self) -> Callable[[str], None]:
+        """Where FORTE-style plain lines go (TEST_CONDITION, OUT_ANY_CONSOLE): the device's."""
+        return self.device.console if self.device is not None else self._console
+
+    @console.setter
+    def console(self, sink: Callable[[str], None]) -> None:
+        self._console = sink
 
     # --- FB instances ---------------------------------------------------------------
 
@@ -517,6 +526,7 @@ class Resource:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
+        self._idle_event = asyncio.Event()
         try:
             while True:
                 if self.state is ResourceState.RUNNING:
@@ -527,13 +537,27 @@ class Resource:
                 self._sleeping = True
                 try:
                     if self.idle or self.state is not ResourceState.RUNNING:
+                        self._idle_event.set()
                         await self._wake.wait()
                 finally:
                     self._sleeping = False
+                    self._idle_event.clear()
                 self._wake.clear()
         finally:
             self._wake = None
+            self._idle_event = None
             self._loop = None
+
+    async def wait_idle(self) -> None:
+        """Wait until the run task has drained both queues and sleeps (needs `run()`)."""
+        while not (self._idle_event is not None and self._idle_event.is_set() and self.idle):
+            event = self._idle_event
+            if event is None:
+                raise RuntimeError(f"resource {self.name} is not running its task")
+            self._kick()
+            await event.wait()
+            if not self.idle:
+                await asyncio.sleep(0)
 
     # --- tracing ---------------------------------------------------------------------
 

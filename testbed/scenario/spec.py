@@ -1,0 +1,156 @@
+"""The scenario file (`scenarios/<name>/scenario.yaml`): pydantic-validated, file:line errors.
+
+A scenario names its plants (simulated PLCs), edge devices and their applications,
+the broker, the cloud side, models, a fault schedule, the duration, the seed and
+the clock. Paths in it are relative to the scenario folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from drivers.yamllines import YamlError, load_model
+from testbed.errors import ConfigError
+
+__all__ = [
+    "BrokerOutage",
+    "BrokerSpec",
+    "CloudSpec",
+    "DeploymentSpec",
+    "EdgeSpec",
+    "FaultEntry",
+    "PlantFault",
+    "PlantSpec",
+    "ScenarioSpec",
+    "load_scenario",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PlantSpec(_Frozen):
+    """A plant model behind a simulated PLC."""
+
+    name: str
+    model: Literal["pump", "conveyor", "tank"]
+    profile: str | None = None
+    scan_ms: float = Field(default=100.0, gt=0)
+    opcua_port: int = Field(default=0, ge=0, le=65535)
+    modbus_port: int = Field(default=0, ge=0, le=65535)
+
+
+class EdgeSpec(_Frozen):
+    """An edge device running an IEC 61499 application (.sys, .fboot or YAML)."""
+
+    name: str
+    application: str
+    types: list[str] = Field(default_factory=list)
+    parameters: dict[str, str] = Field(default_factory=dict)
+
+
+class BrokerSpec(_Frozen):
+    """`embedded` starts an in-process broker; `url` uses an existing one."""
+
+    kind: Literal["embedded", "url", "none"] = "embedded"
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _url_needed(self) -> BrokerSpec:
+        if self.kind == "url" and not self.url:
+            raise ValueError("a broker of kind 'url' needs url: mqtt://host:port")
+        return self
+
+
+class CloudSpec(_Frozen):
+    enabled: bool = True
+    host_id: str = "testbed-cloud"
+    group: str = "testbed"
+
+
+class PlantFault(_Frozen):
+    """A fault injected into a plant model or its PLC (see drivers.sim.faults)."""
+
+    kind: Literal["sensor_stuck", "sensor_drift", "sensor_noise", "actuator_jam",
+                  "bearing_wear", "comm_outage"]
+    plant: str
+    target: str
+    start_s: float = Field(ge=0)
+    end_s: float | None = None
+    severity: float = Field(default=0.0, ge=0)
+    ramp_s: float = Field(default=0.0, ge=0)
+
+
+class BrokerOutage(_Frozen):
+    """The broker is stopped for the window."""
+
+    kind: Literal["broker_outage"]
+    start_s: float = Field(ge=0)
+    end_s: float
+
+
+FaultEntry = Annotated[PlantFault | BrokerOutage, Field(discriminator="kind")]
+
+
+class DeploymentSpec(_Frozen):
+    """A deployment the cloud performs during the run."""
+
+    at_s: float = Field(ge=0)
+    edge: str
+    kind: Literal["model", "application"]
+    name: str
+    version: str
+    source: str | None = None
+
+
+class ScenarioSpec(_Frozen):
+    name: str
+    description: str = ""
+    seed: int = 0
+    duration_s: float = Field(gt=0)
+    clock: Literal["real", "virtual"] = "real"
+    plants: list[PlantSpec] = Field(default_factory=list)
+    edges: list[EdgeSpec] = Field(default_factory=list)
+    broker: BrokerSpec = BrokerSpec()
+    cloud: CloudSpec = CloudSpec()
+    faults: list[FaultEntry] = Field(default_factory=list)
+    deployments: list[DeploymentSpec] = Field(default_factory=list)
+    metrics: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> ScenarioSpec:
+        plants = {p.name for p in self.plants}
+        edges = {e.name for e in self.edges}
+        for fault in self.faults:
+            if isinstance(fault, PlantFault) and fault.plant not in plants:
+                raise ValueError(f"fault on unknown plant {fault.plant!r}; plants: "
+                                 f"{sorted(plants)}")
+            end = fault.end_s
+            if end is not None and end <= fault.start_s:
+                raise ValueError(f"fault {fault.kind} ends ({end}) before it starts "
+                                 f"({fault.start_s})")
+        for dep in self.deployments:
+            if dep.edge not in edges:
+                raise ValueError(f"deployment to unknown edge {dep.edge!r}")
+        return self
+
+
+def load_scenario(path: str | Path) -> tuple[ScenarioSpec, Path]:
+    """Load `scenario.yaml` (or a folder holding one); returns the spec and its folder."""
+    p = Path(path)
+    file = p / "scenario.yaml" if p.is_dir() else p
+    if not file.is_file():
+        raise ConfigError(f"no scenario file at {file}")
+    try:
+        spec = load_model(ScenarioSpec, file)
+    except YamlError as exc:  # the message already reads file:line: field: problem
+        raise ConfigError(str(exc)) from exc
+    for edge in spec.edges:
+        app = file.parent / edge.application
+        if not app.exists():
+            raise ConfigError(f"{file}: edge {edge.name}: application {app} does not exist")
+    return spec, file.parent

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ECC",
     "AdapterDecl",
+    "AdapterType",
     "AlgorithmSpec",
     "BasicFBType",
     "CompositeFBType",
@@ -42,6 +43,7 @@ __all__ = [
     "SimpleFBType",
     "SnippetAlgorithm",
     "SnippetGuard",
+    "SubAppType",
     "VarDecl",
     "parse_condition",
     "resolve_data_type",
@@ -347,3 +349,34 @@ class ServiceFBType(FBType):
     @property
     def kind(self) -> str:
         return "service"
+
+
+# --- adapters and subapplication types (read from .adp and .sub files) --------------
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterType(FBType):
+    """An adapter (`.adp`): an interface seen from the plug side.
+
+    The plug's event inputs/outputs and data inputs/outputs are those declared; a
+    socket of this type sees them mirrored (inputs become outputs and vice versa).
+    """
+
+    @property
+    def kind(self) -> str:
+        return "adapter"
+
+
+@dataclass(frozen=True, slots=True)
+class SubAppType(FBType):
+    """A subapplication type (`.sub`): an interface and the network it groups.
+
+    Unlike a composite FB there is no boundary: events and data pass straight through
+    the interface pins when the subapp is flattened.
+    """
+
+    network: FBNetworkSpec = field(default_factory=FBNetworkSpec)
+
+    @property
+    def kind(self) -> str:
+        return "subapp"

@@ -112,7 +112,15 @@ def run_events_bench(boot_file: str | None, outer: int | None,
     library = TypeLibrary.with_native_types()
     variant = "native"  # or "typelib" when E_CTU/E_SWITCH come from .fbt files
     if typelib_dirs:
-        raise BenchmarkError("--typelib needs the 4diac .fbt reader, which is not there yet")
+        from testbed.fourdiac.typelib import load_type_dirs
+
+        wanted = ("E_CTU", "E_SWITCH")
+        report = load_type_dirs(library, typelib_dirs, only=wanted, override=True)
+        missing = [n for n in wanted if n not in report.compiled]
+        if missing:
+            raise BenchmarkError(f"--typelib {' '.join(typelib_dirs)}: no compilable .fbt for "
+                                 f"{', '.join(missing)}")
+        variant = "typelib"
     baseline_before = deque_dispatch_rate()
     executions, wall, cpu = run_event_loop(path, outer, library)
     baseline_after = deque_dispatch_rate()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fb.ai import AI_TYPE_PATTERN, ai_type
 from fb.csvwriter import csv_writer_type
 from fb.events import event_types
 from fb.functions import conversion_type, copy_types, function_types, mux_type
@@ -33,6 +34,7 @@ def register(library: TypeLibrary) -> None:
         library.add(cls.FB_TYPE, origin)
     library.add_family(r"CSV_WRITER_(\d+)", csv_writer_type, origin)
     library.add_family(r"F_MUX_(\d+)", mux_type, origin)
+    library.add_family(AI_TYPE_PATTERN, ai_type, origin)
     library.add_family(r"PUBLISH_(\d+)", publish_type, origin)
     library.add_family(r"SUBSCRIBE_(\d+)", subscribe_type, origin)
     library.add_family(r"CLIENT_(\d+)(?:_(\d+))?", client_type, origin)

@@ -414,7 +414,7 @@ class EdgeLink:
         id (durable on return), or None when nothing changed enough. Raises `MetricValueError`
         for undeclared metrics or ill-typed values, `StoreError` if the store refuses.
         """
-        if self._state is not EdgeLinkState.RUNNING:
+        if self._state not in (EdgeLinkState.RUNNING, EdgeLinkState.FAILED):
             raise ConnectionLost(f"edge link is {self._state.value}")
         message = self._node.collect(device_id, values, timestamp_ms)
         if message is None:

@@ -12,7 +12,9 @@ names (an ID without brackets means `fbdk[].ip[ID]`), INITO QO=TRUE "OK" or QO=F
 with the failure (`INVALID_ID`, `NO_SOCKET`, ...); INIT+ on an open stack is "OK";
 INIT- closes it: INITO QO=FALSE "TERMINATED". REQ/RSP with QI=FALSE answers
 "INHIBITED"; a PUBLISH confirms each send with CNF; CLIENT and SERVER send and fire
-CNF/IND only when data arrives (or the send failed). Received data is decoded off the
+CNF/IND only when data arrives; a CLIENT whose send fails fires CNF QO=FALSE, a
+SERVER whose answer cannot go out (the client left) only logs and counts it, so
+the usual IND -> RSP wiring cannot spin. Received data is decoded off the
 resource task and posted in; a stale delivery (after INIT- or a re-INIT) is dropped.
 Faults are STATUS/QO=FALSE and a warning (never an error log: FORTE's hard-mode
 tests INIT comm FBs with empty IDs on purpose), never an exception.
@@ -183,6 +185,11 @@ class _CommFB(ServiceFB):
         self._send_failures += 1
         log.warning("comm_send_failed", fb=self._label, status=result.status.value,
                     detail=result.detail)
+        if self.ROLE is Role.SERVER:
+            # no IND for a reply that could not go out: applications answer every IND
+            # with RSP, so an IND here would loop IND -> RSP -> IND while no client is there
+            self.STATUS = result.status.value
+            return
         self._fire_data_event(result)
 
     # --- opening and closing ------------------------------------------------------------

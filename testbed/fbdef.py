@@ -21,6 +21,7 @@ from typing import Any
 from testbed.errors import TypeLibraryError
 from testbed.model import (
     ECC,
+    AdapterDecl,
     AlgorithmSpec,
     BasicFBType,
     ECAction,
@@ -31,6 +32,7 @@ from testbed.model import (
     PythonAlgorithm,
     SimpleFBType,
     SnippetAlgorithm,
+    SnippetGuard,
     VarDecl,
     parse_condition,
     resolve_data_type,
@@ -42,6 +44,7 @@ __all__ = ["basic_fb", "events", "interface", "simple_fb", "variables"]
 _EVENT = re.compile(r"([A-Za-z_]\w*)(?:\(([^)]*)\))?")
 _VAR = re.compile(r"([A-Za-z_]\w*):([A-Za-z_]\w*)(?:\[(\d+)\])?(?:=(\S+))?")
 _STATE = re.compile(r"([A-Za-z_]\w*)(?:\[([^\]]*)\])?")
+_ADAPTER_EVENT = re.compile(r"^\s*([A-Za-z_]\w*\.[A-Za-z_]\w*)\s*(?:\[(.*)\])?\s*$")
 
 
 def events(spec: str) -> tuple[EventDecl, ...]:
@@ -68,8 +71,19 @@ def variables(spec: str) -> tuple[VarDecl, ...]:
     return tuple(out)
 
 
-def interface(ei: str = "", eo: str = "", inputs: str = "", outputs: str = "") -> Interface:
-    return Interface(events(ei), events(eo), variables(inputs), variables(outputs))
+def _adapter_decls(spec: str) -> tuple[AdapterDecl, ...]:
+    out = []
+    for token in spec.split():
+        name, _, type_name = token.partition(":")
+        out.append(AdapterDecl(name, type_name))
+    return tuple(out)
+
+
+def interface(ei: str = "", eo: str = "", inputs: str = "", outputs: str = "",
+              plugs: str = "", sockets: str = "") -> Interface:
+    """An interface; `plugs`/`sockets` are `NAME:ADAPTER_TYPE` tokens."""
+    return Interface(events(ei), events(eo), variables(inputs), variables(outputs),
+                     _adapter_decls(plugs), _adapter_decls(sockets))
 
 
 def _algorithms(
@@ -103,12 +117,19 @@ def basic_fb(
             actions.append(ECAction(alg.strip() or None, out.strip() or None))
         state_list.append(ECState(m.group(1), tuple(actions)))
     event_inputs = {e.name for e in itf.event_inputs}
+    adapters = {a.name for a in (*itf.plugs, *itf.sockets)}
     trans: list[ECTransition] = []
     for part in transitions.split(";"):
         if not part.strip():
             continue
         head, _, cond = part.partition(":")
         src, _, dst = head.partition("->")
+        adapter_event = _ADAPTER_EVENT.match(cond)
+        if adapter_event and adapter_event.group(1).split(".")[0] in adapters:  # Plug.EV[g]
+            text = (adapter_event.group(2) or "").strip()
+            trans.append(ECTransition(src.strip(), dst.strip(), adapter_event.group(1),
+                                      SnippetGuard(text) if text else None, cond.strip()))
+            continue
         event, guard = parse_condition(cond, event_inputs, guard_kind="snippet")
         trans.append(ECTransition(src.strip(), dst.strip(), event, guard, cond.strip()))
     return BasicFBType(

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from testbed.errors import TypeLibraryError
-from testbed.model import BasicFBType, CompositeFBType, FBType, ServiceFBType, SimpleFBType
+from testbed.model import (
+    AdapterType,
+    BasicFBType,
+    CompositeFBType,
+    FBType,
+    ServiceFBType,
+    SimpleFBType,
+)
 
 if TYPE_CHECKING:
     from testbed.runtime.instance import FBInstance
@@ -92,6 +99,13 @@ class TypeLibrary:
             raise TypeLibraryError(f"unknown FB type {name!r}")
         return entry.origin
 
+    def adapter_type(self, name: str) -> AdapterType:
+        """The adapter type called `name` (adapters live in the same table as FB types)."""
+        fb_type = self.get(name)
+        if not isinstance(fb_type, AdapterType):
+            raise TypeLibraryError(f"{name!r} is a {fb_type.kind} type, not an adapter")
+        return fb_type
+
     def names(self) -> Iterator[str]:
         return iter(sorted(self._entries))
 
@@ -113,7 +127,7 @@ class TypeLibrary:
         if isinstance(fb_type, (BasicFBType, SimpleFBType)):
             from testbed.runtime.codegen import build_fb_class
 
-            return build_fb_class(fb_type)
+            return build_fb_class(fb_type, self.adapter_type)
         if isinstance(fb_type, CompositeFBType):
             from testbed.runtime.composite import composite_factory
 

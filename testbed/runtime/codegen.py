@@ -30,11 +30,12 @@ from testbed.model import (
     SnippetGuard,
     VarDecl,
 )
+from testbed.runtime.adapters import AdapterInfo, AdapterResolver, adapter_infos, event_attr
 from testbed.runtime.instance import FBInstance, attr_name
 from testbed.types import ElementaryType, Kind, to_real32
 
-__all__ = ["EVENTLESS_STEP_LIMIT", "build_fb_class", "emit_lines", "install_service_methods",
-           "sample_lines", "wrap_expression"]
+__all__ = ["EVENTLESS_STEP_LIMIT", "all_events", "build_fb_class", "class_vars", "emit_lines",
+           "install_service_methods", "sample_lines", "wrap_expression"]
 
 EVENTLESS_STEP_LIMIT = 10_000
 """Event-less transitions one event may fire before the ECC counts as looping."""
@@ -75,7 +76,7 @@ def emit_lines(event: EventDecl, traced: bool) -> list[str]:
     if traced:
         out.append(f"self._res._trace_emit(self, {event.name!r})")
     out += [
-        f"d = self._e_{event.name}",
+        f"d = self._e_{event_attr(event.name)}",
         "if d:",
         "    q = self._q",
         "    q.extend(d)",
@@ -137,6 +138,7 @@ class _Unit:
 
     fb_type: FBType
     variables: dict[str, VarDecl]
+    adapters: tuple[AdapterInfo, ...] = ()
     globals: dict[str, Any] = field(default_factory=dict)
     methods: list[str] = field(default_factory=list)
     counter: int = 0
@@ -146,6 +148,11 @@ class _Unit:
         name = f"_{prefix}{self.counter}"
         self.globals[name] = obj
         return name
+
+    @property
+    def names(self) -> dict[str, VarDecl]:
+        """Variables and adapters (adapters read as STRUCT-like objects) for snippets."""
+        return {**self.variables, **{a.name: VarDecl(a.name, a.data) for a in self.adapters}}
 
     def where(self, part: str) -> str:
         return f"{self.fb_type.source or '<python>'}: FB type {self.fb_type.name}: {part}"
@@ -163,21 +170,24 @@ def _guard_source(unit: _Unit, guard: GuardSpec | None, label: str) -> str:
     if isinstance(guard, PythonGuard):
         return f"{unit.bind('g', guard.fn)}(self)"
     if isinstance(guard, SnippetGuard):
-        return "(" + _snippet(guard.expression, unit.variables, "eval", unit.where(label)) + ")"
+        return "(" + _snippet(guard.expression, unit.names, "eval", unit.where(label)) + ")"
     st = _st_module()
     origin = st.STOrigin(file=unit.fb_type.source, fb_type=unit.fb_type.name, algorithm=label)
     return "(" + str(st.compile_guard(guard.text, _var_types(unit), origin=origin)) + ")"
 
 
 def _var_types(unit: _Unit) -> dict[str, Any]:
-    return {name: decl.type for name, decl in unit.variables.items()}
+    types: dict[str, Any] = {name: decl.type for name, decl in unit.variables.items()}
+    for info in unit.adapters:
+        types[info.name] = info.data
+    return types
 
 
 def _algorithm_lines(unit: _Unit, alg: AlgorithmSpec) -> list[str]:
     if isinstance(alg, PythonAlgorithm):
         return [f"{unit.bind('a', alg.fn)}(self)"]
     if isinstance(alg, SnippetAlgorithm):
-        src = _snippet(alg.source, unit.variables, "exec", unit.where(f"algorithm {alg.name}"))
+        src = _snippet(alg.source, unit.names, "exec", unit.where(f"algorithm {alg.name}"))
         return src.splitlines() or ["pass"]
     st = _st_module()
     origin = st.STOrigin(file=unit.fb_type.source, fb_type=unit.fb_type.name,
@@ -208,6 +218,11 @@ class _ECCCompiler:
         self.traced = traced
         self.index = {s.name: i for i, s in enumerate(fb.ecc.states)}
         self.outputs = {e.name: e for e in fb.interface.event_outputs}
+        for info in unit.adapters:
+            self.outputs.update({e.name: e for e in info.outputs})
+        inputs = {e.name for e in fb.interface.event_inputs}
+        for info in unit.adapters:
+            inputs.update(e.name for e in info.inputs)
         self.guards: dict[int, str] = {}
         self.alg_cache: dict[str, list[str]] = {}
         for t in fb.ecc.transitions:
@@ -215,7 +230,7 @@ class _ECCCompiler:
                 if end not in self.index:
                     raise TypeLibraryError(
                         unit.where(f"transition refers to unknown state {end!r}"))
-            if t.event is not None and fb.interface.event_input(t.event) is None:
+            if t.event is not None and t.event not in inputs:
                 raise TypeLibraryError(unit.where(f"transition on unknown event {t.event!r}"))
         self.cyclic = self._eventless_cycle_states()
 
@@ -308,7 +323,7 @@ class _ECCCompiler:
         return out
 
     def handler(self, event: EventDecl) -> str:
-        lines = [f"def _ev_{event.name}(self):"]
+        lines = [f"def _ev_{event_attr(event.name)}(self):"]
         body: list[str] = []
         if self.traced:
             body.append(f"self._res._trace_input(self, {event.name!r})")
@@ -414,32 +429,44 @@ def _variables(fb: FBType) -> dict[str, VarDecl]:
     return table
 
 
-def _class_vars(fb: FBType) -> dict[str, Any]:
+def all_events(fb: FBType, adapters: tuple[AdapterInfo, ...]) -> tuple[
+        tuple[EventDecl, ...], tuple[EventDecl, ...]]:
+    """Event inputs and outputs of a type, including those its plugs and sockets add."""
+    ins = (*fb.interface.event_inputs, *(e for a in adapters for e in a.inputs))
+    outs = (*fb.interface.event_outputs, *(e for a in adapters for e in a.outputs))
+    return ins, outs
+
+
+def class_vars(fb: FBType, adapters: tuple[AdapterInfo, ...] = ()) -> dict[str, Any]:
+    """The ClassVars every FB instance class carries (interface tables, adapters)."""
     itf = fb.interface
+    ins, outs = all_events(fb, adapters)
     return {
         "FB_TYPE": fb,
-        "EI_HANDLERS": {e.name: f"_ev_{e.name}" for e in itf.event_inputs},
-        "EO_NAMES": tuple(e.name for e in itf.event_outputs),
+        "EI_HANDLERS": {e.name: f"_ev_{event_attr(e.name)}" for e in ins},
+        "EO_NAMES": tuple(e.name for e in outs),
         "INPUTS": {v.name: v for v in itf.input_vars},
         "OUTPUTS": {v.name: v for v in itf.output_vars},
         "INTERNALS": {v.name: v for v in getattr(fb, "internal_vars", ())},
+        "ADAPTERS": {a.name: a for a in adapters},
     }
 
 
-def _slots(fb: FBType) -> tuple[str, ...]:
+def _slots(fb: FBType, adapters: tuple[AdapterInfo, ...]) -> tuple[str, ...]:
     itf = fb.interface
     names = [attr_name(v) for v in _variables(fb)]
     names += ["_i_" + attr_name(v.name) for v in itf.input_vars]
     names += ["_o_" + attr_name(v.name) for v in itf.output_vars]
-    names += ["_e_" + e.name for e in itf.event_outputs]
+    names += ["_e_" + event_attr(e.name) for e in all_events(fb, adapters)[1]]
+    names += [attr_name(a.name) for a in adapters]
     return tuple(dict.fromkeys(names))
 
 
-def _methods_for(fb: FBType, traced: bool) -> dict[str, Any]:
-    unit = _Unit(fb, _variables(fb))
+def _methods_for(fb: FBType, adapters: tuple[AdapterInfo, ...], traced: bool) -> dict[str, Any]:
+    unit = _Unit(fb, _variables(fb), adapters)
     if isinstance(fb, BasicFBType):
         ecc = _ECCCompiler(unit, fb, traced)
-        sources = [ecc.handler(e) for e in fb.interface.event_inputs]
+        sources = [ecc.handler(e) for e in all_events(fb, adapters)[0]]
         sources.append(ecc.eventless_loop())
     elif isinstance(fb, SimpleFBType):
         sources = _simple_handlers(unit, fb, traced)
@@ -448,12 +475,15 @@ def _methods_for(fb: FBType, traced: bool) -> dict[str, Any]:
     return _compile_methods(unit, [*unit.methods, *sources])
 
 
-def build_fb_class(fb: FBType) -> type[FBInstance]:
+def build_fb_class(fb: FBType, resolve_adapter: AdapterResolver | None = None,
+                   ) -> type[FBInstance]:
     """Generate the instance class (and its traced twin) of a basic or simple FB type."""
-    namespace: dict[str, Any] = {"__slots__": _slots(fb), "__doc__": fb.comment or None,
-                                 **_class_vars(fb), **_methods_for(fb, traced=False)}
+    adapters = adapter_infos(fb, resolve_adapter)
+    namespace: dict[str, Any] = {"__slots__": _slots(fb, adapters),
+                                 "__doc__": fb.comment or None, **class_vars(fb, adapters),
+                                 **_methods_for(fb, adapters, traced=False)}
     plain: type[FBInstance] = type(fb.name, (FBInstance,), namespace)
-    traced_ns: dict[str, Any] = {"__slots__": (), **_methods_for(fb, traced=True)}
+    traced_ns: dict[str, Any] = {"__slots__": (), **_methods_for(fb, adapters, traced=True)}
     traced: type[FBInstance] = type(fb.name + "[traced]", (plain,), traced_ns)
     plain.TRACED = traced
     plain.PLAIN = plain
@@ -487,7 +517,7 @@ def install_service_methods(cls: type[FBInstance], fb: FBType) -> type[FBInstanc
         exec(code, namespace)  # noqa: S102 - our own generated code, once per class
         return {k: v for k, v in namespace.items() if k.startswith(("_ev_", "emit_"))}
 
-    for key, value in {**_class_vars(fb), **methods(traced=False)}.items():
+    for key, value in {**class_vars(fb), **methods(traced=False)}.items():
         setattr(cls, key, value)
     traced_cls: type[FBInstance] = type(cls.__name__ + "[traced]", (cls,),
                                         {"__slots__": (), **methods(traced=True)})

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from testbed.errors import NetworkError, TypeLibraryError
 from testbed.model import CompositeFBType, ConnectionSpec
-from testbed.runtime.codegen import emit_lines, sample_lines
+from testbed.runtime.adapters import adapter_infos, event_attr
+from testbed.runtime.codegen import all_events, class_vars, emit_lines, sample_lines
 from testbed.runtime.instance import Cell, FBInstance, attr_name
 
 if TYPE_CHECKING:
@@ -34,10 +35,12 @@ class CompositeInstance(FBInstance):
         self._inner_in: dict[str, Cell] = {}  # interface input -> cell inner FBs read
         self._inner_out: dict[str, Cell | None] = {}  # interface output -> inner source cell
         self._inner_ev: dict[str, tuple[Any, ...]] = {}  # interface input event -> handlers
+        self._adapter_out: dict[str, dict[str, Cell]] = {}  # adapter -> pin -> inner cell
 
     def _forward(self, event: str) -> None:
         for var, cell in self._inner_in.items():
-            cell.v = self.get(var)
+            if isinstance(cell, Cell):
+                cell.v = self.get(var)
         targets = self._inner_ev.get(event, ())
         if targets:
             q = self._q
@@ -51,7 +54,12 @@ class CompositeInstance(FBInstance):
             cell = self._inner_out.get(var)
             if cell is not None:
                 self.set(var, cell.v)
-        getattr(self, "_fire_" + event)()
+        adapter, dot, _ = event.partition(".")
+        if dot and adapter in self.ADAPTERS:  # inner outputs wired to adapter data pins
+            data = getattr(self, attr_name(adapter))
+            for pin, cell in self._adapter_out.get(adapter, {}).items():
+                setattr(data, pin, cell.v)
+        getattr(self, "_fire_" + event_attr(event))()
 
     def on_delete(self) -> None:
         for inner in list(self.inner_names):
@@ -59,37 +67,50 @@ class CompositeInstance(FBInstance):
                 self._res.delete_fb(inner)
 
 
-def _is_interface(pin: str) -> bool:
-    return "." not in pin
+def _is_interface(fb: CompositeFBType, pin: str) -> bool:
+    """A bare pin (`EO`) or an adapter pin of the composite itself (`Socket.START`)."""
+    head, dot, _ = pin.partition(".")
+    return not dot or head in {a.name for a in (*fb.interface.plugs, *fb.interface.sockets)}
 
 
-def _build_class(fb: CompositeFBType) -> type[CompositeInstance]:
-    itf = fb.interface
+class _AdapterCell:
+    """A cell that reads an adapter data pin of the composite (shared, not sampled)."""
+
+    __slots__ = ("_attr", "_comp", "_pin")
+
+    def __init__(self, comp: CompositeInstance, adapter: str, pin: str) -> None:
+        self._comp = comp
+        self._attr = attr_name(adapter)
+        self._pin = pin
+
+    @property
+    def v(self) -> object:
+        return getattr(getattr(self._comp, self._attr), self._pin)
+
+
+def _build_class(fb: CompositeFBType, library: TypeLibrary) -> type[CompositeInstance]:
+    adapters = adapter_infos(fb, library.adapter_type)
+    ins, outs = all_events(fb, adapters)
 
     def methods(traced: bool) -> dict[str, Any]:
         src: list[str] = []
-        for ev in itf.event_inputs:
+        for ev in ins:
             body = [f"self._res._trace_input(self, {ev.name!r})"] if traced else []
             body += [*sample_lines(ev), f"self._forward({ev.name!r})"]
-            src.append("\n".join([f"def _ev_{ev.name}(self):", *("    " + b for b in body)]))
-        for ev in itf.event_outputs:
-            src.append("\n".join([f"def _fire_{ev.name}(self):",
+            src.append("\n".join([f"def _ev_{event_attr(ev.name)}(self):",
+                                  *("    " + b for b in body)]))
+        for ev in outs:
+            src.append("\n".join([f"def _fire_{event_attr(ev.name)}(self):",
                                   *("    " + b for b in emit_lines(ev, traced))]))
-            src.append(f"def _in_{ev.name}(self):\n    self._collect({ev.name!r})")
+            src.append(f"def _in_{event_attr(ev.name)}(self):\n"
+                       f"    self._collect({ev.name!r})")
         namespace: dict[str, Any] = {}
         exec(compile("\n\n".join(src), f"<testbed:{fb.name}>", "exec"), namespace)  # noqa: S102
         return namespace
 
-    class_vars: dict[str, Any] = {
-        "FB_TYPE": fb,
-        "EI_HANDLERS": {e.name: f"_ev_{e.name}" for e in itf.event_inputs},
-        "EO_NAMES": tuple(e.name for e in itf.event_outputs),
-        "INPUTS": {v.name: v for v in itf.input_vars},
-        "OUTPUTS": {v.name: v for v in itf.output_vars},
-        "INTERNALS": {},
-    }
     plain: type[CompositeInstance] = type(fb.name, (CompositeInstance,),
-                                          {**class_vars, **methods(False)})
+                                          {**class_vars(fb, adapters), "INTERNALS": {},
+                                           **methods(False)})
     traced: type[CompositeInstance] = type(fb.name + "[traced]", (plain,), methods(True))
     for cls in (plain, traced):
         cls.TRACED = traced
@@ -103,7 +124,7 @@ def composite_factory(fb: CompositeFBType, library: TypeLibrary) -> Factory:
         if inst.type_name not in library:
             raise TypeLibraryError(
                 f"composite {fb.name}: inner FB {inst.name} has unknown type {inst.type_name!r}")
-    cls = _build_class(fb)
+    cls = _build_class(fb, library)
 
     def create(name: str, resource: Resource) -> FBInstance:
         comp = cls(name, resource)
@@ -124,17 +145,17 @@ def composite_factory(fb: CompositeFBType, library: TypeLibrary) -> Factory:
 
 
 def _wire(comp: CompositeInstance, fb: CompositeFBType, res: Resource, prefix: str) -> None:
-    itf = fb.interface
     inner_ev: dict[str, list[str]] = {}
     for c in fb.network.event_connections:
-        if _is_interface(c.source):  # interface input event -> inner event input
-            if itf.event_input(c.source) is None:
+        if _is_interface(fb, c.source):  # interface input event -> inner event input
+            if c.source not in comp.EI_HANDLERS:
                 raise NetworkError(f"composite {fb.name}: no event input {c.source!r}")
             inner_ev.setdefault(c.source, []).append(prefix + c.destination)
-        elif _is_interface(c.destination):  # inner event output -> interface output event
-            if itf.event_output(c.destination) is None:
+        elif _is_interface(fb, c.destination):  # inner event output -> interface output
+            if c.destination not in comp.EO_NAMES:
                 raise NetworkError(f"composite {fb.name}: no event output {c.destination!r}")
-            _append_target(res, prefix + c.source, getattr(comp, f"_in_{c.destination}"))
+            _append_target(res, prefix + c.source,
+                           getattr(comp, f"_in_{event_attr(c.destination)}"))
         else:
             res.connect(prefix + c.source, prefix + c.destination)
     comp._inner_ev = {ev: tuple(res.resolve_handler(p) for p in paths)
@@ -143,16 +164,37 @@ def _wire(comp: CompositeInstance, fb: CompositeFBType, res: Resource, prefix: s
         _wire_data(comp, fb, res, prefix, c)
 
 
+def _source_cell(res: Resource, source: str) -> Cell:
+    """The connection cell of an inner FB's output (created on first use)."""
+    src, spin = res.resolve(source)
+    key = (src.name, spin)
+    cell = res._out_cells.get(key)
+    if cell is None:
+        cell = Cell(src.get(spin))
+        res._out_cells[key] = cell
+        setattr(src, "_o_" + attr_name(spin), cell)
+    return cell
+
+
 def _append_target(res: Resource, source: str, handler: Any) -> None:
     src, pin = res.resolve(source)
-    setattr(src, "_e_" + pin, (*getattr(src, "_e_" + pin), handler))
+    setattr(src, "_e_" + event_attr(pin), (*getattr(src, "_e_" + event_attr(pin)), handler))
     res.extra_targets.setdefault(source, []).append(handler)
 
 
 def _wire_data(comp: CompositeInstance, fb: CompositeFBType, res: Resource, prefix: str,
                c: ConnectionSpec) -> None:
     itf = fb.interface
-    if _is_interface(c.source):
+    if "." in c.source and _is_interface(fb, c.source):  # adapter data pin -> inner input
+        adapter, _, pin = c.source.partition(".")
+        dst, dpin = res.resolve(prefix + c.destination)
+        setattr(dst, "_i_" + attr_name(dpin), _AdapterCell(comp, adapter, pin))
+        return
+    if "." in c.destination and _is_interface(fb, c.destination):  # inner output -> adapter
+        adapter, _, pin = c.destination.partition(".")
+        comp._adapter_out.setdefault(adapter, {})[pin] = _source_cell(res, prefix + c.source)
+        return
+    if _is_interface(fb, c.source):
         if itf.input_var(c.source) is None:
             raise NetworkError(f"composite {fb.name}: no data input {c.source!r}")
         cell = comp._inner_in.get(c.source)
@@ -161,17 +203,10 @@ def _wire_data(comp: CompositeInstance, fb: CompositeFBType, res: Resource, pref
             comp._inner_in[c.source] = cell
         dst, dpin = res.resolve(prefix + c.destination)
         setattr(dst, "_i_" + attr_name(dpin), cell)
-    elif _is_interface(c.destination):
+    elif _is_interface(fb, c.destination):
         if itf.output_var(c.destination) is None:
             raise NetworkError(f"composite {fb.name}: no data output {c.destination!r}")
-        src, spin = res.resolve(prefix + c.source)
-        key = (src.name, spin)
-        cell = res._out_cells.get(key)
-        if cell is None:
-            cell = Cell(src.get(spin))
-            res._out_cells[key] = cell
-            setattr(src, "_o_" + attr_name(spin), cell)
-        comp._inner_out[c.destination] = cell
+        comp._inner_out[c.destination] = _source_cell(res, prefix + c.source)
     else:
         res.connect(prefix + c.source, prefix + c.destination)
 

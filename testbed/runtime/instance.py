@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from testbed.model import FBType, VarDecl
+from testbed.runtime.adapters import AdapterInfo, event_attr
 
 if TYPE_CHECKING:
     from testbed.runtime.resource import Resource
@@ -55,6 +56,7 @@ class FBInstance:
     INPUTS: ClassVar[dict[str, VarDecl]] = {}
     OUTPUTS: ClassVar[dict[str, VarDecl]] = {}
     INTERNALS: ClassVar[dict[str, VarDecl]] = {}
+    ADAPTERS: ClassVar[dict[str, AdapterInfo]] = {}  # plugs and sockets by name
     TRACED: ClassVar[type[FBInstance] | None] = None  # the traced twin of this class
     PLAIN: ClassVar[type[FBInstance] | None] = None
 
@@ -65,7 +67,9 @@ class FBInstance:
         self._wm = 0  # first emit records the high-water mark (see Resource._queue_grew)
         self._s = 0
         for ev in self.EO_NAMES:
-            setattr(self, "_e_" + ev, ())
+            setattr(self, "_e_" + event_attr(ev), ())
+        for name, info in self.ADAPTERS.items():
+            setattr(self, attr_name(name), info.data.new())  # replaced when connected
         for v in self.INPUTS.values():
             setattr(self, "_i_" + attr_name(v.name), None)
         for v in self.OUTPUTS.values():

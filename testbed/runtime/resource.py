@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 import structlog
 
 from testbed.errors import EventlessLoopError, NetworkError, PathError
+from testbed.runtime.adapters import event_attr
 from testbed.runtime.instance import Cell, FBInstance, attr_name
 from testbed.types import ElementaryType, GenericType, Kind, parse_value
 
@@ -69,7 +70,7 @@ class Connection:
 
     source: str
     destination: str
-    kind: Literal["event", "data"]
+    kind: Literal["event", "data", "adapter"]
 
 
 @dataclass(slots=True)
@@ -222,6 +223,8 @@ class Resource:
         """Create an event or data connection from `FB.OUT` to `FB.IN`."""
         src, spin = self.resolve(source)
         dst, dpin = self.resolve(destination)
+        if spin in src.ADAPTERS and dpin in dst.ADAPTERS:
+            return self._connect_adapter(source, destination, src, spin, dst, dpin)
         if spin in src.EO_NAMES:
             if dpin not in dst.EI_HANDLERS:
                 raise NetworkError(f"{destination}: no event input {dpin!r} on "
@@ -261,6 +264,42 @@ class Resource:
         self.connections.append(conn)
         return conn
 
+    def _connect_adapter(self, source: str, destination: str, src: FBInstance, spin: str,
+                         dst: FBInstance, dpin: str) -> Connection:
+        """Plug to socket: one shared data object, events wired both ways."""
+        a, b = src.ADAPTERS[spin], dst.ADAPTERS[dpin]
+        if a.adapter.name != b.adapter.name:
+            raise NetworkError(f"cannot connect adapter {source} ({a.adapter.name}) to "
+                               f"{destination} ({b.adapter.name})")
+        if a.is_plug == b.is_plug:
+            raise NetworkError(f"adapter connection {source} -> {destination} must join a "
+                               "plug and a socket")
+        for fb, pin in ((src, spin), (dst, dpin)):
+            if any(c.kind == "adapter" and f"{fb.name}.{pin}" in (c.source, c.destination)
+                   for c in self.connections):
+                raise NetworkError(f"adapter {fb.name}.{pin} is already connected")
+        plug, plug_pin, sock, sock_pin = (src, spin, dst, dpin) if a.is_plug else (
+            dst, dpin, src, spin)
+        setattr(sock, attr_name(sock_pin), getattr(plug, attr_name(plug_pin)))
+        conn = Connection(source, destination, "adapter")
+        self.connections.append(conn)
+        for fb in (src, dst):
+            for ev in fb.EO_NAMES:
+                if "." in ev:
+                    self._rewire_event_output(fb, ev)
+        return conn
+
+    def _adapter_peer(self, fb: FBInstance, adapter: str) -> tuple[FBInstance, str] | None:
+        here = f"{fb.name}.{adapter}"
+        for c in self.connections:
+            if c.kind != "adapter":
+                continue
+            if c.source == here:
+                return self.resolve(c.destination)
+            if c.destination == here:
+                return self.resolve(c.source)
+        return None
+
     def disconnect(self, source: str, destination: str) -> None:
         conn = next((c for c in self.connections
                      if c.source == source and c.destination == destination), None)
@@ -272,6 +311,14 @@ class Resource:
         if conn.kind == "event":
             self._rewire_event_output(src, spin)
             return
+        if conn.kind == "adapter":
+            sock, sock_pin = (dst, dpin) if src.ADAPTERS[spin].is_plug else (src, spin)
+            setattr(sock, attr_name(sock_pin), sock.ADAPTERS[sock_pin].data.new())
+            for fb in (src, dst):
+                for ev in fb.EO_NAMES:
+                    if "." in ev:
+                        self._rewire_event_output(fb, ev)
+            return
         setattr(dst, "_i_" + attr_name(dpin), None)
         if not any(c.kind == "data" and c.source == source for c in self.connections):
             self._out_cells.pop((src.name, spin), None)
@@ -281,6 +328,11 @@ class Resource:
         prefix = f"{fb.name}.{event}"
         targets = tuple(self.resolve_handler(c.destination) for c in self.connections
                         if c.kind == "event" and c.source == prefix)
+        adapter, dot, adapter_event = event.partition(".")
+        if dot and adapter in fb.ADAPTERS:
+            peer = self._adapter_peer(fb, adapter)
+            if peer is not None:
+                targets = (*targets, peer[0].handler(f"{peer[1]}.{adapter_event}"))
         extra = self.extra_targets.get(prefix)
         if extra:
             owners = [getattr(h, "__self__", None) for h in extra]
@@ -289,7 +341,7 @@ class Resource:
                      for o, n, h in zip(owners, names, extra, strict=True)]
             self.extra_targets[prefix] = extra
             targets = (*targets, *extra)
-        setattr(fb, "_e_" + event, targets)
+        setattr(fb, "_e_" + event_attr(event), targets)
 
     def resolve_handler(self, path: str) -> Thunk:
         fb, pin = self.resolve(path)

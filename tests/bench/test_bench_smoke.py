@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from shared_material import shared_path
 
+from shared_material import shared_path
 from testbed.bench.baseline import deque_dispatch_rate
 from testbed.bench.events import run_event_loop
 from testbed.library import TypeLibrary

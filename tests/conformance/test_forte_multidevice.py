@@ -25,8 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from shared_material import shared_path
 
+from shared_material import shared_path
 from testbed.library import TypeLibrary
 from testbed.runtime.device import Device
 from testbed.runtime.instance import FBInstance

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from shared_material import shared_path
 
 pytestmark = pytest.mark.conformance

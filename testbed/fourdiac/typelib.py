@@ -137,13 +137,23 @@ def _check_unused_algorithms(t: FBType) -> None:
         compile_algorithm(alg.text, variables, origin=origin)
 
 
-def _check_compiles(cand: _Candidate, library: TypeLibrary, staged: Collection[str]) -> None:
-    """Compile a candidate without adding it (exclude mode), raising what the library would."""
+def _check_compiles(cand: _Candidate, library: TypeLibrary, staged: Mapping[str, FBType]) -> None:
+    """Compile a candidate without adding it to `library` (exclude mode).
+
+    Basic and simple types compile in a scratch library holding just them and the
+    adapter types they use, so the check runs the same code path the library does.
+    """
     t = cand.fb_type
     if isinstance(t, (BasicFBType, SimpleFBType)):
-        from testbed.runtime.codegen import build_fb_class
-
-        build_fb_class(t)
+        scratch = TypeLibrary()
+        for decl in (*t.interface.plugs, *t.interface.sockets):
+            adapter = staged.get(decl.type_name)
+            if adapter is None and _known(library, decl.type_name):
+                adapter = library.get(decl.type_name)
+            if adapter is not None and decl.type_name not in scratch:
+                scratch.add(adapter, "staged")
+        scratch.add(t, cand.file)
+        scratch.instance_factory(t.name)
         _check_unused_algorithms(t)
     elif isinstance(t, CompositeFBType):
         for inst in t.network.instances:
@@ -286,7 +296,7 @@ def load_type_dirs(
 
 def _drop_failing(cands: list[_Candidate], library: TypeLibrary, fail: _FailFn) -> list[_Candidate]:
     """Candidates that compile; the others are reported through `fail` (exclude mode)."""
-    staged = {c.fb_type.name for c in cands}
+    staged = {c.fb_type.name: c.fb_type for c in cands}
     ok: list[_Candidate] = []
     failed: set[str] = set()
     for cand in cands:
@@ -302,7 +312,7 @@ def _drop_failing(cands: list[_Candidate], library: TypeLibrary, fail: _FailFn) 
     changed = True
     while changed:
         changed = False
-        staged = {c.fb_type.name for c in ok}
+        staged = {c.fb_type.name: c.fb_type for c in ok}
         for cand in list(ok):
             if isinstance(cand.fb_type, CompositeFBType):
                 try:

@@ -20,7 +20,9 @@ COMMANDS: list[str] = [
     "validate",
     "report",
     "boot",
+    "serve",
     "bench",
+    "plc",
 ]
 """Subcommand modules under `testbed.cli`, in help order."""
 

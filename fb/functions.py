@@ -2,7 +2,9 @@
 
 Generic inputs (ANY_NUM, ANY_BIT, ...) take the concrete type of their connected
 source or typed parameter; integer results wrap to that type, as FORTE computes
-in the operand type. Conversions `F_X_TO_Y` use `testbed.types.convert`.
+in the operand type. The semantics of each function live in one place,
+`testbed.st.functions` (shared with compiled Structured Text); conversions
+`F_X_TO_Y` use `testbed.types.convert`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from testbed.errors import TypeLibraryError
 from testbed.fbdef import interface, simple_fb
 from testbed.model import FBType, PythonAlgorithm, ServiceFBType, SimpleFBType
 from testbed.runtime.service import ServiceFB
+from testbed.st import functions as iecf
 from testbed.types import ELEMENTARY, ElementaryType, Kind, bcd_to_int, convert, int_to_bcd
 
 __all__ = ["conversion_type", "copy_types", "function_types"]
@@ -90,21 +93,10 @@ def _fit(value: object, t: ElementaryType | None) -> object:
     return t.coerce(value)
 
 
-def _div(a: Any, b: Any) -> Any:
-    if isinstance(a, float) or isinstance(b, float):
-        return a / b if b else 0.0
-    if b == 0:
-        return 0
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b >= 0) else -q
-
-
 def _mod(a: Any, b: Any) -> Any:
-    if b == 0:
-        return 0
     if isinstance(a, float) or isinstance(b, float):
-        return math.fmod(a, b)
-    return a - _div(a, b) * b
+        return math.fmod(a, b) if b else 0.0
+    return iecf.mod_int(a, b)
 
 
 def _bitwise(op: Callable[[Any, Any], Any]) -> Callable[..., Any]:
@@ -128,9 +120,9 @@ _BINARY: dict[str, tuple[str, str, Callable[..., Any], bool]] = {
     "F_ADD": ("ANY_MAGNITUDE", "", operator.add, True),
     "F_SUB": ("ANY_MAGNITUDE", "", operator.sub, True),
     "F_MUL": ("ANY_NUM", "", operator.mul, True),
-    "F_DIV": ("ANY_NUM", "", _div, True),
+    "F_DIV": ("ANY_NUM", "", iecf.div, True),
     "F_MOD": ("ANY_INT", "", _mod, True),
-    "F_EXPT": ("ANY_REAL", "", lambda a, b: float(a) ** b, False),
+    "F_EXPT": ("ANY_REAL", "", iecf.expt, False),
     "F_AND": ("ANY_BIT", "", _bitwise(operator.and_), True),
     "F_OR": ("ANY_BIT", "", _bitwise(operator.or_), True),
     "F_XOR": ("ANY_BIT", "", _bitwise(operator.xor), True),
@@ -147,16 +139,18 @@ _BINARY: dict[str, tuple[str, str, Callable[..., Any], bool]] = {
 _UNARY: dict[str, tuple[str, str, Callable[[Any], Any]]] = {
     "F_MOVE": ("ANY", "ANY", lambda a: a),
     "F_ABS": ("ANY_NUM", "ANY_NUM", abs),
-    "F_SQRT": ("ANY_REAL", "ANY_REAL", lambda a: math.sqrt(a) if a >= 0 else math.nan),
-    "F_LN": ("ANY_REAL", "ANY_REAL", lambda a: math.log(a) if a > 0 else math.nan),
-    "F_LOG": ("ANY_REAL", "ANY_REAL", lambda a: math.log10(a) if a > 0 else math.nan),
-    "F_EXP": ("ANY_REAL", "ANY_REAL", math.exp),
-    "F_SIN": ("ANY_REAL", "ANY_REAL", math.sin),
-    "F_COS": ("ANY_REAL", "ANY_REAL", math.cos),
-    "F_TAN": ("ANY_REAL", "ANY_REAL", math.tan),
-    "F_ASIN": ("ANY_REAL", "ANY_REAL", lambda a: math.asin(a) if -1 <= a <= 1 else math.nan),
-    "F_ACOS": ("ANY_REAL", "ANY_REAL", lambda a: math.acos(a) if -1 <= a <= 1 else math.nan),
-    "F_ATAN": ("ANY_REAL", "ANY_REAL", math.atan),
+    "F_SQRT": ("ANY_REAL", "ANY_REAL", iecf.sqrt),
+    "F_LN": ("ANY_REAL", "ANY_REAL", iecf.ln),
+    "F_LOG": ("ANY_REAL", "ANY_REAL", iecf.log),
+    "F_EXP": ("ANY_REAL", "ANY_REAL", iecf.exp),
+    "F_SIN": ("ANY_REAL", "ANY_REAL", iecf.sin),
+    "F_COS": ("ANY_REAL", "ANY_REAL", iecf.cos),
+    "F_TAN": ("ANY_REAL", "ANY_REAL", iecf.tan),
+    "F_ASIN": ("ANY_REAL", "ANY_REAL", iecf.asin),
+    "F_ACOS": ("ANY_REAL", "ANY_REAL", iecf.acos),
+    "F_ATAN": ("ANY_REAL", "ANY_REAL", iecf.atan),
+    "F_TRUNC": ("ANY_REAL", "ANY_INT", iecf.trunc),
+    "F_LEN": ("ANY_STRING", "ANY_INT", len),
 }
 
 
@@ -210,7 +204,7 @@ def _f_not() -> ServiceFBType:
 
 def _f_sel() -> ServiceFBType:
     def on_req(self: Any) -> None:
-        self.OUT = self.IN1 if self.G else self.IN0
+        self.OUT = iecf.sel(self.G, self.IN0, self.IN1)
         self.emit_CNF()
 
     return _make("F_SEL", {"ei": "REQ(G,IN0,IN1)", "eo": "CNF(OUT)",
@@ -220,7 +214,7 @@ def _f_sel() -> ServiceFBType:
 
 def _f_limit() -> ServiceFBType:
     def on_req(self: Any) -> None:
-        self.OUT = min(max(self.IN, self.MN), self.MX)
+        self.OUT = iecf.limit(self.MN, self.IN, self.MX)
         self.emit_CNF()
 
     return _make("F_LIMIT", {"ei": "REQ(MN,IN,MX)", "eo": "CNF(OUT)",
@@ -250,10 +244,52 @@ def mux_type(m: re.Match[str]) -> ServiceFBType:
                                 "outputs": "OUT:ANY"}, on_req, "Multiplexer")
 
 
+def _shift_type(name: str, fn: Callable[[int, int, int], int]) -> ServiceFBType:
+    """F_SHL/F_SHR/F_ROL/F_ROR: IN shifted or rotated by N within IN's bit width."""
+
+    def on_req(self: Any) -> None:
+        t = _result_type(self, ("IN",))
+        bits = t.bits if t is not None else 64
+        self.OUT = fn(int(self.IN), int(self.N), bits)
+        self.emit_CNF()
+
+    return _make(name, {"ei": "REQ(IN,N)", "eo": "CNF(OUT)", "inputs": "IN:ANY_BIT N:ANY_INT",
+                        "outputs": "OUT:ANY_BIT"}, on_req, name[2:])
+
+
+_STRINGS: dict[str, tuple[str, str, Callable[..., Any]]] = {
+    # name: (inputs, output, function over the inputs in order)
+    "F_LEFT": ("IN:ANY_STRING L:ANY_INT", "OUT:ANY_STRING", iecf.left),
+    "F_RIGHT": ("IN:ANY_STRING L:ANY_INT", "OUT:ANY_STRING", iecf.right),
+    "F_MID": ("IN:ANY_STRING L:ANY_INT P:ANY_INT", "OUT:ANY_STRING", iecf.mid),
+    "F_CONCAT": ("IN1:ANY_STRING IN2:ANY_STRING", "OUT:ANY_STRING", iecf.concat),
+    "F_INSERT": ("IN1:ANY_STRING IN2:ANY_STRING P:ANY_INT", "OUT:ANY_STRING", iecf.insert),
+    "F_DELETE": ("IN:ANY_STRING L:ANY_INT P:ANY_INT", "OUT:ANY_STRING", iecf.delete),
+    "F_REPLACE": ("IN1:ANY_STRING IN2:ANY_STRING L:ANY_INT P:ANY_INT", "OUT:ANY_STRING",
+                  iecf.replace),
+    "F_FIND": ("IN1:ANY_STRING IN2:ANY_STRING", "OUT:ANY_INT", iecf.find),
+}
+
+
+def _string_type(name: str, inputs: str, output: str, fn: Callable[..., Any]) -> ServiceFBType:
+    pins = [token.split(":")[0] for token in inputs.split()]
+
+    def on_req(self: Any) -> None:
+        self.OUT = fn(*(self.get(p) for p in pins))
+        self.emit_CNF()
+
+    return _make(name, {"ei": f"REQ({','.join(pins)})", "eo": "CNF(OUT)", "inputs": inputs,
+                        "outputs": output}, on_req, name[2:])
+
+
 def function_types() -> list[FBType]:
+    """The generic IEC 61131-3 functions as FBs (REQ -> CNF), semantics from st.functions."""
     types: list[FBType] = [_binary_type(n, *spec) for n, spec in _BINARY.items()]
     types += [_unary_type(n, *spec) for n, spec in _UNARY.items()]
     types += [_f_not(), _f_sel(), _f_limit()]
+    types += [_shift_type(n, fn) for n, fn in (("F_SHL", iecf.shl), ("F_SHR", iecf.shr),
+                                              ("F_ROL", iecf.rol), ("F_ROR", iecf.ror))]
+    types += [_string_type(n, *spec) for n, spec in _STRINGS.items()]
     return types
 
 

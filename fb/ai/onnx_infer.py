@@ -197,7 +197,7 @@ class _OnnxInfer(ServiceFB):
 
     def _drop_lease(self) -> None:
         if self._lease is not None:
-            self._lease.release()
+            self._lease.release(drain=False)  # nobody is left to take the results
             self._lease = None
 
     def on_resource_stop(self) -> None:
@@ -250,10 +250,22 @@ class _OnnxInfer(ServiceFB):
     def _arrived(self, seq: int, samples: int, result: Outputs | ModelError) -> None:
         self._ready[seq] = (samples, result)
         if not self._scheduled:
-            self._deliver_next()
+            self._schedule_delivery()
+
+    def _schedule_delivery(self) -> None:
+        """Deliver through the resource queue, so each CNF's destinations run before the next.
+
+        Posted results all run before queued events; publishing them directly would let a
+        later CNF overwrite RD_j before the earlier CNF's destinations sampled it.
+        """
+        self._scheduled = True
+        q = self._q
+        q.append(self._deliver_next)
+        if len(q) > self._wm:
+            self._res._queue_grew(self)
 
     def _deliver_next(self) -> None:
-        """Deliver the next result in request order; one CNF per resource queue turn."""
+        """Deliver the next result in request order, then queue the one after it."""
         self._scheduled = False
         item = self._ready.pop(self._next, None)
         if item is None:
@@ -261,11 +273,7 @@ class _OnnxInfer(ServiceFB):
         self._next += 1
         self._publish(*item)
         if self._next in self._ready:
-            self._scheduled = True
-            q = self._q
-            q.append(self._deliver_next)
-            if len(q) > self._wm:
-                self._res._queue_grew(self)
+            self._schedule_delivery()
 
     def _publish(self, samples: int, result: Outputs | ModelError) -> None:
         if isinstance(result, ModelError):

@@ -89,6 +89,7 @@ class ExecutorStatistics:
 
     submitted: int
     rejected: int
+    cancelled: int
     completed: int
     failed: int
     batches: int
@@ -120,6 +121,7 @@ class InferenceExecutor:
         self._thread: threading.Thread | None = None
         self._submitted = self._rejected = self._completed = self._failed = 0
         self._batches = self._samples = self._largest = self._high_water = 0
+        self._cancelled = 0
         self._overflowing = False
 
     def start(self) -> None:
@@ -152,12 +154,19 @@ class InferenceExecutor:
             self._cond.notify()
         return True
 
-    def close(self, timeout_s: float = 10.0) -> None:
-        """Finish queued requests, stop the worker and join it (idempotent)."""
+    def close(self, timeout_s: float = 10.0, *, drain: bool = True) -> None:
+        """Stop the worker and join it (idempotent).
+
+        With `drain` the requests already queued still run (a hot swap loses nothing);
+        without it they are cancelled and counted (their requesters have gone).
+        """
         with self._cond:
             if self.state is ExecutorState.CLOSED:
                 return
             self.state = ExecutorState.CLOSED
+            if not drain:
+                self._cancelled += len(self._queue)
+                self._queue.clear()
             self._cond.notify_all()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
@@ -166,7 +175,8 @@ class InferenceExecutor:
     def statistics(self) -> ExecutorStatistics:
         with self._cond:
             return ExecutorStatistics(
-                submitted=self._submitted, rejected=self._rejected, completed=self._completed,
+                submitted=self._submitted, rejected=self._rejected,
+                cancelled=self._cancelled, completed=self._completed,
                 failed=self._failed, batches=self._batches, samples=self._samples,
                 largest_batch=self._largest, queue_length=len(self._queue),
                 queue_high_water=self._high_water, queue_capacity=self.config.queue_capacity)

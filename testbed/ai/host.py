@@ -87,10 +87,12 @@ class ModelLease:
             return False
         return samples == 1 and self.entry.batch1_s < self.options.inline_threshold_s
 
-    def release(self) -> None:
+    def release(self, *, drain: bool = True) -> None:
+        """Give the model back; the last holder's release closes its executor (`drain`:
+        queued requests still run, else they are cancelled)."""
         if not self.released:
             self.released = True
-            self.host._release(self.entry)
+            self.host._release(self.entry, drain)
 
 
 class ModelHost:
@@ -157,16 +159,16 @@ class ModelHost:
             return
         self._loader.submit(job)
 
-    def _release(self, entry: _Entry) -> None:
+    def _release(self, entry: _Entry, drain: bool) -> None:
         with self._lock:
             entry.refs -= 1
             if entry.refs > 0:
                 return
             self._entries.pop(entry.key, None)
         if self._closed:
-            entry.executor.close()
+            entry.executor.close(drain=drain)
         else:
-            self._loader.submit(entry.executor.close)
+            self._loader.submit(entry.executor.close, drain=drain)
 
     @property
     def loaded(self) -> int:
@@ -184,7 +186,7 @@ class ModelHost:
             entries = list(self._entries.values())
             self._entries.clear()
         for entry in entries:
-            entry.executor.close()
+            entry.executor.close(drain=False)
 
 
 _HOSTS: weakref.WeakKeyDictionary[object, ModelHost] = weakref.WeakKeyDictionary()

@@ -53,12 +53,14 @@ def test_inline_request_computes_outputs(running: Resource, models: dict[str, Pa
     """A one-sample REQ on a fast model runs inline and CNF carries the model's output."""
     fb = make_fb(running, "AI", models["x2"])
     init(running, fb)
-    assert fb.get("QO") is True and fb.get("STATUS") == "OK"
+    assert fb.get("QO") is True
+    assert fb.get("STATUS") == "OK"
     fb.set("SD_1", [1.0, 2.0, 3.0, 4.0])
     running.inject("AI.REQ")
     running.run_until_idle()
     assert list(fb.get("RD_1")) == [2.0, 4.0, 6.0, 8.0]
-    assert fb.inline_runs == 1 and fb.executor_runs == 0
+    assert fb.inline_runs == 1
+    assert fb.executor_runs == 0
     running.stop()
 
 
@@ -67,7 +69,8 @@ def test_missing_model_file_is_reported_in_status(running: Resource, tmp_path: P
     fb = make_fb(running, "AI", tmp_path / "nope.onnx")
     init(running, fb)
     assert fb.get("QO") is False
-    assert "nope.onnx" in fb.get("STATUS") and "cannot read" in fb.get("STATUS")
+    assert "nope.onnx" in fb.get("STATUS")
+    assert "cannot read" in fb.get("STATUS")
 
 
 def test_not_an_onnx_file(running: Resource, tmp_path: Path) -> None:
@@ -76,7 +79,8 @@ def test_not_an_onnx_file(running: Resource, tmp_path: Path) -> None:
     bad.write_bytes(b"not a model")
     fb = make_fb(running, "AI", bad)
     init(running, fb)
-    assert fb.get("QO") is False and "bad.onnx" in fb.get("STATUS")
+    assert fb.get("QO") is False
+    assert "bad.onnx" in fb.get("STATUS")
 
 
 def test_tensor_count_mismatch(running: Resource, models: dict[str, Path]) -> None:
@@ -84,7 +88,8 @@ def test_tensor_count_mismatch(running: Resource, models: dict[str, Path]) -> No
     fb = make_fb(running, "AI", models["x2"], type_name="ONNX_INFER_1_2")
     init(running, fb)
     assert fb.get("QO") is False
-    assert "x2.onnx" in fb.get("STATUS") and "['y']" in fb.get("STATUS")
+    assert "x2.onnx" in fb.get("STATUS")
+    assert "['y']" in fb.get("STATUS")
 
 
 def test_connected_array_size_mismatch(running: Resource, models: dict[str, Path]) -> None:
@@ -103,7 +108,9 @@ def test_connected_array_size_mismatch(running: Resource, models: dict[str, Path
     init(running, fb)
     status = fb.get("STATUS")
     assert fb.get("QO") is False
-    assert "x2.onnx" in status and "'x'" in status and "AI.SD_1" in status
+    assert "x2.onnx" in status
+    assert "'x'" in status
+    assert "AI.SD_1" in status
 
 
 def test_connected_element_kind_mismatch(running: Resource, models: dict[str, Path]) -> None:
@@ -113,7 +120,8 @@ def test_connected_element_kind_mismatch(running: Resource, models: dict[str, Pa
     running.connect("AI.RD_1", "SW.G")
     init(running, fb)
     assert fb.get("QO") is False
-    assert "'y'" in fb.get("STATUS") and "AI.RD_1" in fb.get("STATUS")
+    assert "'y'" in fb.get("STATUS")
+    assert "AI.RD_1" in fb.get("STATUS")
 
 
 def test_wrong_input_size_at_req(running: Resource, models: dict[str, Path]) -> None:
@@ -123,7 +131,8 @@ def test_wrong_input_size_at_req(running: Resource, models: dict[str, Path]) -> 
     fb.set("SD_1", [1.0, 2.0, 3.0])
     running.inject("AI.REQ")
     running.run_until_idle()
-    assert fb.get("QO") is False and "4 values" in fb.get("STATUS")
+    assert fb.get("QO") is False
+    assert "4 values" in fb.get("STATUS")
     assert running.statistics().faults == 0
 
 
@@ -134,7 +143,8 @@ def test_slow_model_does_not_block_other_fbs(running: Resource, models: dict[str
     fast = make_fb(running, "FAST", models["x2"])
     init(running, slow)
     init(running, fast)
-    assert slow.lease is not None and not slow.lease.runs_inline(1)  # measured: too slow
+    assert slow.lease is not None
+    assert not slow.lease.runs_inline(1)
     log = CnfLog()
     running.add_tracer(log)
     slow.set("SD_1", [1.0, 1.0, 1.0, 1.0])
@@ -144,7 +154,8 @@ def test_slow_model_does_not_block_other_fbs(running: Resource, models: dict[str
     running.run_until_idle()
     assert [name for name, _, _ in log.cnf] == ["FAST"]
     pump(running, lambda: len(log.cnf) == 2)
-    assert log.cnf[1][0] == "SLOW" and log.cnf[1][1] is True
+    assert log.cnf[1][0] == "SLOW"
+    assert log.cnf[1][1] is True
     assert list(log.cnf[1][2]) == [2.0, 2.0, 2.0, 2.0]  # type: ignore[arg-type]
 
 
@@ -167,7 +178,8 @@ def test_micro_batch_split_back_to_each_fb(running: Resource, models: dict[str, 
     lease = fbs[0].lease
     assert lease is not None
     stats = lease.executor.statistics()
-    assert stats.samples == 32 and stats.batches < 32  # they shared model runs
+    assert stats.samples == 32
+    assert stats.batches < 32
 
 
 def test_array_of_samples_in_one_event(running: Resource, models: dict[str, Path]) -> None:
@@ -206,7 +218,8 @@ def test_results_in_request_order_one_cnf_each(running: Resource, models: dict[s
         running.run_until_idle()
     pump(running, lambda: len(seen) == n)
     running.run_until_idle()
-    assert sorted(seen) == seen and seen == [2.0 * i for i in range(n)]
+    assert sorted(seen) == seen
+    assert seen == [2.0 * i for i in range(n)]
 
 
 def test_hot_swap_loses_no_event(running: Resource, models: dict[str, Path]) -> None:
@@ -233,7 +246,8 @@ def test_hot_swap_loses_no_event(running: Resource, models: dict[str, Path]) -> 
     factors = [float(rd[0]) for _, ok, rd in log.cnf if ok]  # type: ignore[index]
     assert len(factors) == sent
     first3 = factors.index(3.0)
-    assert set(factors[:first3]) <= {2.0} and set(factors[first3:]) == {3.0}
+    assert set(factors[:first3]) <= {2.0}
+    assert set(factors[first3:]) == {3.0}
 
 
 def test_queue_overflow_is_counted_and_answered(running: Resource, models: dict[str, Path]

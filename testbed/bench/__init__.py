@@ -19,6 +19,10 @@ def run_bench(name: str, args: argparse.Namespace) -> int:
         from testbed.bench.cycle import run_cycle_bench
 
         figures = run_cycle_bench(args.seconds, args.period_ms)
+    elif name == "ai":
+        from testbed.bench.ai import run_ai_bench
+
+        figures = run_ai_bench()
     else:
         raise SystemExit(f"unknown benchmark {name!r}")
     print_figures(figures)

@@ -23,6 +23,7 @@ COMMANDS: list[str] = [
     "serve",
     "bench",
     "plc",
+    "train",
 ]
 """Subcommand modules under `testbed.cli`, in help order."""
 

@@ -1,0 +1,135 @@
+"""`testbed bench ai`: inference FB overhead and micro-batched throughput vs raw onnxruntime.
+
+Model: the 64-32-8-32-64 reference MLP (bench/README.md), single-threaded sessions on both
+sides. `event_latency_p50_us`: inject REQ into an ONNX_INFER_1_1 (inline, DESIGN rule 6) and
+run to its CNF, vs one raw batch-1 `session.run`. `batched_samples_per_s`: one FB event per
+256 samples delivered as an array, vs raw batch-256 runs; `batched_samples_per_s_256_fbs`:
+256 FB instances firing at once through the micro-batching executor, vs the same baseline.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from testbed.ai.graphs import reference_autoencoder, serialize
+from testbed.ai.session import ModelSession
+from testbed.bench.figures import Figure
+from testbed.errors import BenchmarkError
+from testbed.library import TypeLibrary
+from testbed.runtime.clock import VirtualClock
+from testbed.runtime.device import Device
+from testbed.runtime.resource import Resource
+
+__all__ = ["run_ai_bench"]
+
+
+def _wait(res: Resource, done: object, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        res.run_until_idle()
+        if callable(done) and done():
+            return
+        if time.monotonic() > deadline:
+            raise BenchmarkError("inference results did not arrive within 30 s")
+        time.sleep(0)
+
+
+def _fb(res: Resource, name: str, model: Path, mode: str) -> object:
+    fb = res.create_fb(name, "ONNX_INFER_1_1")
+    res.write_parameter(f"{name}.QI", "TRUE")
+    res.write_parameter(f"{name}.MODEL", str(model))
+    res.write_parameter(f"{name}.MODE", mode)
+    fb.set("STATUS", "")
+    res.inject(f"{name}.INIT")
+    _wait(res, lambda: fb.get("STATUS") != "")
+    if fb.get("QO") is not True:
+        raise BenchmarkError(f"{name}: {fb.get('STATUS')}")
+    return fb
+
+
+def run_ai_bench(iterations: int = 5000, rounds: int = 200) -> list[Figure]:
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "ref.onnx"
+        model.write_bytes(serialize(reference_autoencoder(0)))
+        raw = ModelSession(model)
+        rng = np.random.default_rng(0)
+        x1 = rng.normal(size=(1, 64)).astype(np.float32)
+        x256 = rng.normal(size=(256, 64)).astype(np.float32)
+        device = Device("bench", library=TypeLibrary.with_native_types(), clock=VirtualClock())
+        device.console = lambda _t: None
+        res = device.create_resource("RES")
+        res.start()
+        res.run_until_idle()
+        single = _fb(res, "AI", model, "inline")
+        single.set("SD_1", x1[0])  # type: ignore[attr-defined]
+        run, feeds = raw.run, {"x": x1}
+        fb_s, raw_s = [], []
+        for _ in range(iterations // 10):  # warm-up
+            res.inject("AI.REQ")
+            res.run_until_idle()
+            run(feeds)
+        for _ in range(iterations):
+            t0 = time.perf_counter()
+            res.inject("AI.REQ")
+            res.run_until_idle()
+            t1 = time.perf_counter()
+            run(feeds)
+            t2 = time.perf_counter()
+            fb_s.append(t1 - t0)
+            raw_s.append(t2 - t1)
+        p50 = statistics.median(fb_s) * 1e6
+        raw_p50 = statistics.median(raw_s) * 1e6
+
+        # one event per 256 samples (array) vs raw batch 256
+        single.set("SD_1", x256)  # type: ignore[attr-defined]
+        feeds256 = {"x": x256}
+        t0 = time.perf_counter()
+        for _ in range(rounds):
+            res.inject("AI.REQ")
+            res.run_until_idle()
+        array_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for _ in range(rounds):
+            run(feeds256)
+        raw256_s = time.perf_counter() - t0
+
+        # 256 FB instances firing at once, micro-batched on the executor
+        fbs = [_fb(res, f"B{i}", model, "executor") for i in range(256)]
+        for i, fb in enumerate(fbs):
+            fb.set("SD_1", x256[i])  # type: ignore[attr-defined]
+        done = [0]
+
+        class Count:
+            def on_emit(self, fb: object, event: str) -> None:
+                if event == "CNF":
+                    done[0] += 1
+
+            def on_input(self, fb: object, event: str) -> None:
+                pass
+
+        res.add_tracer(Count())  # type: ignore[arg-type]
+        fan_rounds = max(1, rounds // 4)
+        t0 = time.perf_counter()
+        for r in range(fan_rounds):
+            for fb in fbs:
+                res.inject(f"{fb.name}.REQ")  # type: ignore[attr-defined]
+            _wait(res, lambda r=r: done[0] >= 256 * (r + 1))
+        fan_s = time.perf_counter() - t0
+        res.stop()
+        device.kill()
+    raw_rate = 256 * rounds / raw256_s
+    return [
+        Figure("ai", "event_latency_p50_us", p50, "us", "raw onnxruntime batch-1 run (p50)",
+               raw_p50, note="inverse ratio target: value/baseline <= 1.5; inline (rule 6)"),
+        Figure("ai", "batched_samples_per_s", 256 * rounds / array_s, "1/s",
+               "raw onnxruntime batch-256", raw_rate,
+               note="one FB event per 256 samples delivered as an array"),
+        Figure("ai", "batched_samples_per_s_256_fbs", 256 * fan_rounds / fan_s, "1/s",
+               "raw onnxruntime batch-256", raw_rate,
+               note="256 FB instances firing at once, micro-batched executor"),
+    ]

@@ -24,6 +24,7 @@ COMMANDS: list[str] = [
     "bench",
     "plc",
     "train",
+    "cloud",
 ]
 """Subcommand modules under `testbed.cli`, in help order."""
 

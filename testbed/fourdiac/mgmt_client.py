@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -19,9 +20,10 @@ from defusedxml import ElementTree as SafeET
 
 from testbed.errors import ManagementError
 from testbed.fourdiac.bootfile import read_boot_file
-from testbed.fourdiac.mgmt_frames import FrameError, encode_request, read_frame
+from testbed.fourdiac.mgmt_frames import FrameError, FrameReader, encode_request, read_frame
 
-__all__ = ["ClientState", "ManagementClient", "ReplayResult", "Reply", "parse_reply"]
+__all__ = ["BlockingManagementClient", "ClientState", "ManagementClient", "ReplayResult", "Reply",
+           "parse_reply"]
 
 DEFAULT_CONNECT_DEADLINE_S = 5.0
 DEFAULT_REPLY_DEADLINE_S = 10.0
@@ -135,3 +137,48 @@ class ManagementClient:
             if stop_on_failure and not reply.ok:
                 break
         return results
+
+
+class BlockingManagementClient:
+    """The same protocol over a plain blocking socket, as 4diac IDE talks to a device.
+
+    For scripts and benchmarks outside an event loop; every call has a deadline
+    (the socket timeout). Use as a context manager; `close()` is idempotent.
+    """
+
+    def __init__(self, host: str, port: int, *, deadline_s: float = DEFAULT_REPLY_DEADLINE_S,
+                 ) -> None:
+        self.host, self.port = host, port
+        self.deadline_s = deadline_s
+        self._sock: socket.socket | None = None
+        self._frames = FrameReader()
+        self._pending: list[str] = []
+
+    def __enter__(self) -> BlockingManagementClient:
+        sock = socket.create_connection((self.host, self.port), timeout=self.deadline_s)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    def request_raw(self, destination: str, xml: str) -> str:
+        if self._sock is None:
+            raise ManagementError("INVALID_STATE", "client is not connected")
+        self._sock.sendall(encode_request(destination, xml))
+        while not self._pending:
+            chunk = self._sock.recv(65536)  # socket timeout = the reply deadline
+            if not chunk:
+                raise FrameError("server closed the connection before replying")
+            self._pending.extend(self._frames.feed(chunk))
+        return self._pending.pop(0)
+
+    def request(self, destination: str, xml: str) -> Reply:
+        return parse_reply(self.request_raw(destination, xml))

@@ -23,6 +23,10 @@ def run_bench(name: str, args: argparse.Namespace) -> int:
         from testbed.bench.ai import run_ai_bench
 
         figures = run_ai_bench()
+    elif name == "deploy":
+        from testbed.bench.deploy import run_deploy_bench
+
+        figures = run_deploy_bench(getattr(args, "fbs", 1000))
     else:
         raise SystemExit(f"unknown benchmark {name!r}")
     print_figures(figures)

@@ -11,7 +11,8 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = sub.add_parser("bench", help="run a benchmark and print JSON figure lines")
-    bench.add_argument("name", choices=("events", "cycle", "ai"), help="benchmark to run")
+    bench.add_argument("name", choices=("events", "cycle", "ai", "deploy"),
+                       help="benchmark to run")
     bench.add_argument("--outer", type=int, default=None,
                        help="events: OUTER.PV of the boot-file loop (default: as in the file)")
     bench.add_argument("--typelib", action="append", default=[], metavar="DIR",

@@ -42,7 +42,6 @@ DatagramHandler = Callable[[bytes, tuple[str, int]], None]
 """Called on the loop thread with each datagram and its sender address."""
 
 _MAX_DATAGRAM = 65_535
-_DRAIN_LIMIT = 64  # datagrams per readable callback before yielding to the loop
 
 
 class UdpState(enum.Enum):
@@ -124,20 +123,21 @@ class UdpEndpoint:
         loop.add_reader(self._sock.fileno(), self._readable)
 
     def _readable(self) -> None:
+        # one datagram per callback, as asyncio's own transports do: the loop's
+        # level-triggered poll calls again while more are queued, and no EAGAIN is paid
         handler = self._on_datagram
-        for _ in range(_DRAIN_LIMIT):
-            if self._state is not UdpState.OPEN or handler is None:
-                return
-            try:
-                data, addr = self._sock.recvfrom(_MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # e.g. ICMP port unreachable reported on a later recv
-                self._receive_errors += 1
-                log.warning("udp_receive_failed", local=self.local_address, error=str(exc))
-                return
-            self._received += 1
-            handler(data, (str(addr[0]), int(addr[1])))
+        if self._state is not UdpState.OPEN or handler is None:
+            return
+        try:
+            data, addr = self._sock.recvfrom(_MAX_DATAGRAM)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # e.g. ICMP port unreachable reported on a later recv
+            self._receive_errors += 1
+            log.warning("udp_receive_failed", local=self.local_address, error=str(exc))
+            return
+        self._received += 1
+        handler(data, (str(addr[0]), int(addr[1])))
 
     def close(self) -> None:
         """Stop reading and close the socket; idempotent."""

@@ -14,6 +14,7 @@ payload becomes RD_1 as text.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 
 from fb.net.layers.base import ComStatus, DataPoints, LayerOutcome, outcome
@@ -61,13 +62,84 @@ def _expected_tags(t: FbdkType) -> tuple[int, ...] | None:
     return None  # structs carry their own tag; the decoder checks it
 
 
+_FIXED_FORMATS: dict[tuple[Kind, int], str] = {
+    (Kind.SIGNED, 8): "b", (Kind.SIGNED, 16): "h", (Kind.SIGNED, 32): "i",
+    (Kind.SIGNED, 64): "q", (Kind.UNSIGNED, 8): "B", (Kind.UNSIGNED, 16): "H",
+    (Kind.UNSIGNED, 32): "I", (Kind.UNSIGNED, 64): "Q", (Kind.BITS, 8): "B",
+    (Kind.BITS, 16): "H", (Kind.BITS, 32): "I", (Kind.BITS, 64): "Q",
+    (Kind.REAL, 32): "f", (Kind.REAL, 64): "d",
+}
+
+
+class _FixedLayout:
+    """A message of tagged fixed-width integers/reals as one struct: the common fast path.
+
+    Only a shortcut: anything it does not match exactly (other tags, other lengths,
+    out-of-range values) goes through the general codec, which reports the error.
+    """
+
+    __slots__ = ("reals", "struct", "tags")
+
+    def __init__(self, types: Sequence[FbdkType | None]) -> None:
+        fmt = ">"
+        tags: list[int] = []
+        reals: list[bool] = []
+        for t in types:
+            if not isinstance(t, ElementaryType) or t.name not in ELEMENTARY_TAGS:
+                raise LookupError
+            code = _FIXED_FORMATS.get((t.kind, t.bits))
+            if code is None:
+                raise LookupError
+            fmt += "B" + code
+            tags.append(ELEMENTARY_TAGS[t.name])
+            reals.append(t.kind is Kind.REAL)
+        self.struct = struct.Struct(fmt)
+        self.tags = tuple(tags)
+        self.reals = tuple(reals)
+
+    def encode(self, values: tuple[object, ...]) -> bytes | None:
+        flat: list[object] = []
+        for tag, real, value in zip(self.tags, self.reals, values, strict=True):
+            if type(value) is not (float if real else int):
+                return None
+            flat += (tag, value)
+        try:
+            return self.struct.pack(*flat)
+        except (struct.error, OverflowError):
+            return None
+
+    def decode(self, data: bytes) -> tuple[object, ...] | None:
+        if len(data) != self.struct.size:
+            return None
+        flat = self.struct.unpack(data)
+        if flat[0::2] != self.tags:
+            return None
+        return tuple(flat[1::2])
+
+
+def _fixed_layout(types: Sequence[FbdkType | None]) -> _FixedLayout | None:
+    try:
+        return _FixedLayout(types) if types else None
+    except LookupError:
+        return None
+
+
 class FbdkCodec:
     """FBDK ASN.1 payloads for a fixed list of RD types."""
 
     def __init__(self, rd_types: Sequence[FbdkType | None]) -> None:
         self._rd_types = tuple(rd_types)
+        self._rd_layout = _fixed_layout(self._rd_types)
+        self._sd_layouts: dict[tuple[FbdkType, ...], _FixedLayout | None] = {}
 
     def encode(self, points: DataPoints) -> bytes:
+        layout = self._sd_layouts.get(points.types, self)
+        if layout is self:
+            layout = self._sd_layouts[points.types] = _fixed_layout(points.types)
+        if isinstance(layout, _FixedLayout):
+            fast = layout.encode(points.values)
+            if fast is not None:
+                return fast
         try:
             return encode_many(zip(points.types, points.values, strict=True))
         except Asn1EncodeError as exc:
@@ -77,6 +149,10 @@ class FbdkCodec:
         """One whole datagram or MQTT message."""
         if not self._rd_types:
             return ()
+        if self._rd_layout is not None:
+            fast = self._rd_layout.decode(data)
+            if fast is not None:
+                return fast
         try:
             values, end = self._decode_message(data, 0)
         except _Incomplete:

@@ -44,9 +44,10 @@ from testbed.fbdef import interface
 from testbed.fourdiac.comm_id import CommIdError, parse_comm_id
 from testbed.fourdiac.fbdk_asn1 import FbdkType
 from testbed.model import ServiceFBType
+from testbed.runtime.instance import attr_name
 from testbed.runtime.resource import Resource
 from testbed.runtime.service import ServiceFB
-from testbed.types import ELEMENTARY
+from testbed.types import ELEMENTARY, ElementaryType
 
 __all__ = [
     "CommFBStatistics",
@@ -57,6 +58,8 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
+
+_OK = outcome(ComStatus.OK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +128,12 @@ class _CommFB(ServiceFB):
     """Shared INIT/send/receive handling of the four generic comm FB families."""
 
     ROLE: ClassVar[Role]
+    REQUESTER: ClassVar[bool] = False  # PUBLISH/CLIENT: REQ -> CNF; else RSP -> IND
     N_SD: ClassVar[int] = 0
     N_RD: ClassVar[int] = 0
+    SD_PINS: ClassVar[tuple[str, ...]] = ()
+    SD_ATTRS: ClassVar[tuple[str, ...]] = ()
+    RD_ATTRS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str, resource: Resource) -> None:
         super().__init__(name, resource)
@@ -279,10 +286,10 @@ class _CommFB(ServiceFB):
             self._receive_failed(generation, outcome(
                 ComStatus.DATA_TYPE_ERROR, f"{len(values)} values for {self.N_RD} RDs"))
             return
-        for i, value in enumerate(values, start=1):
-            self.set(f"RD_{i}", value)
+        for attr, value in zip(self.RD_ATTRS, values, strict=True):
+            setattr(self, attr, value)
         self._received_count += 1
-        self._fire_data_event(outcome(ComStatus.OK))
+        self._fire_data_event(_OK)
 
     def _receive_failed(self, generation: int, result: LayerOutcome) -> None:
         if generation != self._generation or self._layer is None:
@@ -296,7 +303,7 @@ class _CommFB(ServiceFB):
     def _fire_data_event(self, result: LayerOutcome) -> None:
         self.QO = result.ok
         self.STATUS = result.status.value
-        if self.ROLE in (Role.PUBLISHER, Role.CLIENT):
+        if self.REQUESTER:
             self.emit_CNF()
         else:
             self.emit_IND()
@@ -311,14 +318,13 @@ class _CommFB(ServiceFB):
         return tuple(out)
 
     def _data_points(self) -> DataPoints | LayerOutcome:
+        anytypes: dict[str, object] = self.__dict__.get("_anytype") or {}
         types: list[FbdkType] = []
         values: list[object] = []
-        for i in range(1, self.N_SD + 1):
-            pin = f"SD_{i}"
-            name = self.input_type_name(pin)
-            t = ELEMENTARY.get(name) if name else None
-            value = self.get(pin)
-            if t is None or value is None:
+        for pin, attr in zip(self.SD_PINS, self.SD_ATTRS, strict=True):
+            t = anytypes.get(pin)
+            value = getattr(self, attr)
+            if not isinstance(t, ElementaryType) or value is None:
                 return outcome(ComStatus.DATA_TYPE_ERROR, f"{pin} has no concrete type or value")
             types.append(t)
             values.append(value)
@@ -360,7 +366,11 @@ def _make(type_name: str, base: type[_CommFB], role: Role, n_sd: int, n_rd: int)
         outputs=" ".join(["QO:BOOL", "STATUS:WSTRING", *(f"{r}:ANY" for r in rds)]),
     )
     cls = type(type_name, (base,), {"INTERFACE": itf, "ROLE": role, "N_SD": n_sd,
-                                     "N_RD": n_rd, "__module__": __name__,
+                                     "N_RD": n_rd, "REQUESTER": base is _Requester,
+                                     "SD_PINS": tuple(sds),
+                                     "SD_ATTRS": tuple(attr_name(p) for p in sds),
+                                     "RD_ATTRS": tuple(attr_name(p) for p in rds),
+                                     "__module__": __name__,
                                      "__doc__": f"{role.value.capitalize()} comm FB "
                                                 f"({n_sd} SD, {n_rd} RD), FORTE-compatible IDs"})
     fb_type = getattr(cls, "FB_TYPE", None)

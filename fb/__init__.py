@@ -11,6 +11,7 @@ from fb.ai import AI_TYPE_PATTERN, ai_type
 from fb.csvwriter import csv_writer_type
 from fb.events import event_types
 from fb.functions import conversion_type, copy_types, function_types, mux_type
+from fb.io import register as register_io
 from fb.net.commfb import client_type, publish_type, server_type, subscribe_type
 from fb.restart import E_RESTART
 from fb.testfbs import OUT_ANY_CONSOLE, STEST_END, TEST_CONDITION, stopwatch_type
@@ -39,6 +40,7 @@ def register(library: TypeLibrary) -> None:
     library.add_family(r"SUBSCRIBE_(\d+)", subscribe_type, origin)
     library.add_family(r"CLIENT_(\d+)(?:_(\d+))?", client_type, origin)
     library.add_family(r"SERVER_(\d+)(?:_(\d+))?", server_type, origin)
+    register_io(library, origin)
     library.add_family(
         r"F_([A-Z]+(?:_[A-Z]+)*?)(_BCD)?_TO_(BCD_)?([A-Z]+(?:_[A-Z]+)*)", conversion_type,
         origin)

@@ -1,0 +1,367 @@
+"""Modbus TCP service FBs: MODBUS_READ_n, MODBUS_WRITE_n, MODBUS_POLL_n.
+
+DEVICE is `host:port[:unit]` (unit 1 by default). ADDR lists n addresses the way FORTE's
+modbus layer writes them: `c` coil, `d` discrete input, `h` holding register, `i` input
+register, single or ranges, e.g. `i0..3,h10` (4 + 1 = 5 values). Values are raw: BOOL
+for bits, the 16-bit register as an unsigned number (converted to the type the RD pin is
+connected to). Reads are coalesced into the fewest requests (<= 125 registers each).
+
+READ/WRITE share one connection per device through the device's `IoPool`; a POLL FB owns
+its own session, which polls on absolute deadlines every INTERVAL and fires IND per
+cycle. Device faults become quality: QO=FALSE with STATUS `TIMEOUT`, `NOT_CONNECTED`,
+`PROTOCOL_ERROR` or the Modbus exception name (`ILLEGAL_DATA_ADDRESS`, ...).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from drivers.errors import ConnectionLost, DriverConfigError, DriverError, DriverTimeout
+from drivers.modbus import (
+    ForteAddressRange,
+    ModbusClientSession,
+    ModbusDeviceConfig,
+    ModbusExceptionResponse,
+    ModbusPoint,
+    ModbusTable,
+    PointQuality,
+    PointSample,
+    PollPlan,
+    build_poll_plan,
+    decode_point,
+    parse_forte_modbus_id,
+)
+from fb.io.base import STATUS_INVALID_ID, STATUS_OK, IoFB
+from fb.io.pool import IoLease
+from testbed.fbdef import interface
+from testbed.model import ServiceFBType
+
+__all__ = [
+    "ModbusTarget",
+    "modbus_poll_type",
+    "modbus_read_type",
+    "modbus_session",
+    "modbus_status",
+    "modbus_write_type",
+    "parse_modbus_target",
+    "read_plan",
+    "write_groups",
+]
+
+log = structlog.get_logger(__name__)
+
+_MAX_PINS = 2000
+_DEVICE = re.compile(r"^(?:tcp:)?([A-Za-z0-9.\-]+):(\d{1,5})(?::(\d{1,3}))?$")
+
+
+@dataclass(frozen=True, slots=True)
+class ModbusTarget:
+    """A parsed DEVICE + ADDR: where to talk and which addresses, in pin order."""
+
+    host: str
+    port: int
+    unit_id: int
+    addresses: tuple[tuple[ModbusTable, int], ...]
+    request_timeout_s: float = 1.0
+
+    @property
+    def key(self) -> tuple[str, str, int, int, float]:
+        """The pool key of the shared session for this device."""
+        return ("modbus", self.host, self.port, self.unit_id, self.request_timeout_s)
+
+    def points(self, *, writable: bool) -> tuple[ModbusPoint, ...]:
+        """One raw point per distinct address (named like `h3`), in first-use order."""
+        seen: dict[str, ModbusPoint] = {}
+        for table, address in self.addresses:
+            name = point_name(table, address)
+            if name not in seen:
+                seen[name] = ModbusPoint(name=name, table=table, address=address,
+                                         writable=writable and table.is_client_writable)
+        return tuple(seen.values())
+
+    def device_config(self, points: Sequence[ModbusPoint] = (),
+                      poll_interval_s: float = 1.0) -> ModbusDeviceConfig:
+        """Connection settings with quick reconnects (backoff capped at 1 s)."""
+        return ModbusDeviceConfig(
+            host=self.host, port=self.port, unit_id=self.unit_id,
+            connect_timeout_s=2.0, request_timeout_s=self.request_timeout_s,
+            poll_interval_s=poll_interval_s, reconnect_initial_s=0.05, reconnect_max_s=1.0,
+            points=tuple(points),
+        )
+
+
+def point_name(table: ModbusTable, address: int) -> str:
+    """`h3`, `c0`, ... (FORTE's address notation)."""
+    return str(ForteAddressRange(table, address, address))
+
+
+def parse_modbus_target(device: str, addr: str, *, count: int, sending: bool,
+                        request_timeout_s: float = 1.0) -> ModbusTarget:
+    """Parse DEVICE and ADDR; ADDR must name exactly `count` values."""
+    match = _DEVICE.match(device.strip())
+    if match is None:
+        raise DriverConfigError(f"DEVICE {device!r} is not host:port[:unit]")
+    host, port_text, unit_text = match.groups()
+    port = int(port_text)
+    unit = 1 if unit_text is None else int(unit_text)
+    read, send = ("", addr) if sending else (addr, "")
+    parsed = parse_forte_modbus_id(f"modbus[tcp:{host}:{port}:{unit}:1000:{read}:{send}]")
+    ranges = parsed.send if sending else parsed.read
+    addresses = tuple((r.table, a) for r in ranges for a in range(r.first, r.last + 1))
+    if len(addresses) != count:
+        raise DriverConfigError(f"ADDR {addr!r} names {len(addresses)} values for {count} pins")
+    return ModbusTarget(host, port, unit, addresses, request_timeout_s)
+
+
+def read_plan(target: ModbusTarget) -> PollPlan:
+    """The coalesced read requests for the target's addresses."""
+    return build_poll_plan(target.points(writable=False))
+
+
+def write_groups(target: ModbusTarget, values: Sequence[object]
+                 ) -> list[tuple[ModbusTable, int, list[int] | list[bool]]]:
+    """Consecutive addresses of one table joined into one FC 15/16 request each."""
+    groups: list[tuple[ModbusTable, int, list[int] | list[bool]]] = []
+    for (table, address), value in zip(target.addresses, values, strict=True):
+        unit: int | bool = bool(value) if table.is_bit else _register(value)
+        last = groups[-1] if groups else None
+        if last is not None and last[0] is table and last[1] + len(last[2]) == address:
+            last[2].append(unit)  # type: ignore[arg-type]
+        else:
+            groups.append((table, address, [unit]))
+    return groups
+
+
+def _register(value: object) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        return round(value) & 0xFFFF
+    if isinstance(value, int):
+        return value & 0xFFFF
+    raise DriverConfigError(f"cannot write {value!r} to a register")
+
+
+def modbus_status(exc: BaseException) -> str:
+    """STATUS text for a Modbus failure."""
+    if isinstance(exc, ModbusExceptionResponse):
+        return exc.exception_name
+    if isinstance(exc, DriverTimeout):
+        return "TIMEOUT"
+    if isinstance(exc, ConnectionLost):
+        return "NOT_CONNECTED"
+    return "PROTOCOL_ERROR"
+
+
+async def modbus_session(lease: IoLease, target: ModbusTarget) -> ModbusClientSession:
+    """The pool's shared (non-polling) session for the target's device."""
+    config = target.device_config()
+    session = await lease.session(target.key, lambda: ModbusClientSession(config, poll=False))
+    assert isinstance(session, ModbusClientSession)
+    return session
+
+
+async def read_values(session: ModbusClientSession, plan: PollPlan,
+                      target: ModbusTarget) -> tuple[object, ...]:
+    """Run the plan once and return the values in the target's address order."""
+    by_name: dict[str, object] = {}
+    for request in plan.requests:
+        units = await session.read_raw(request.table, request.address, request.count)
+        for point in request.points:
+            by_name[point.name] = decode_point(point, units[request.slice_for(point)])
+    return tuple(by_name[point_name(t, a)] for t, a in target.addresses)
+
+
+class ModbusFB(IoFB):
+    """Shared INIT handling: parse DEVICE and ADDR, open the connection."""
+
+    SENDING = False
+
+    def on_INIT(self) -> None:
+        if not self.QI:
+            self._deinit()
+            return
+        try:
+            self._target = parse_modbus_target(
+                str(self.DEVICE or ""), str(self.ADDR or ""), count=self.N_RD or self.N_SD,
+                sending=self.SENDING)
+            self._plan = read_plan(self._target) if not self.SENDING else None
+        except DriverConfigError as exc:
+            log.warning("io_invalid_config", fb=self.label, error=str(exc))
+            self._init_done(False, f"{STATUS_INVALID_ID}: {exc}")
+            return
+        self._open_lease()
+        self._prepare()
+        self._spawn(self._init_job, "init")
+
+    def _prepare(self) -> None:
+        """Take more configuration in the resource task (POLL: the interval)."""
+
+    async def _init_job(self, lease: IoLease, generation: int) -> None:
+        try:
+            await modbus_session(lease, self._target)
+        except DriverError as exc:
+            status = modbus_status(exc)
+            log.warning("io_modbus_init_failed", fb=self.label, error=str(exc))
+            self._post_current(generation, lambda: self._init_done(False, status))
+            return
+        self._post_current(generation, lambda: self._init_done(True, STATUS_OK))
+
+    def _finish(self, ok: bool, status: str, values: tuple[object, ...] | None) -> None:
+        self._end_request()
+        self._answer(ok, status, values)
+
+
+class _ReadFB(ModbusFB):
+    def on_REQ(self) -> None:
+        if self._begin_request():
+            self._spawn(self._read_job, "read")
+
+    async def _read_job(self, lease: IoLease, generation: int) -> None:
+        assert self._plan is not None
+        try:
+            session = await modbus_session(lease, self._target)
+            values = await read_values(session, self._plan, self._target)
+        except DriverError as exc:
+            status = modbus_status(exc)
+            self._post_current(generation, lambda: self._finish(False, status, None))
+            return
+        self._post_current(generation, lambda: self._finish(True, STATUS_OK, values))
+
+
+class _WriteFB(ModbusFB):
+    SENDING = True
+
+    def on_REQ(self) -> None:
+        if not self._begin_request():
+            return
+        values = [self.get(f"SD_{i}") for i in range(1, self.N_SD + 1)]
+        try:
+            groups = write_groups(self._target, values)
+        except DriverConfigError as exc:
+            self._finish(False, f"DATA_TYPE_ERROR: {exc}", None)
+            return
+        self._spawn(lambda lease, gen: self._write_job(lease, gen, groups), "write")
+
+    async def _write_job(self, lease: IoLease, generation: int,
+                         groups: list[tuple[ModbusTable, int, list[int] | list[bool]]]) -> None:
+        try:
+            session = await modbus_session(lease, self._target)
+            for table, address, units in groups:
+                await session.write_raw(table, address, units)
+        except DriverError as exc:
+            status = modbus_status(exc)
+            self._post_current(generation, lambda: self._finish(False, status, None))
+            return
+        self._post_current(generation, lambda: self._finish(True, STATUS_OK, None))
+
+
+class _PollFB(ModbusFB):
+    """Owns a polling session; IND with RD_1..RD_n (and quality) every cycle."""
+
+    def _fire_data_event(self) -> None:
+        self.emit_IND()
+
+    def _prepare(self) -> None:
+        interval_s = int(self.INTERVAL or 0) / 1e9
+        self._interval_s = interval_s if interval_s > 0 else 1.0
+
+    async def _init_job(self, lease: IoLease, generation: int) -> None:
+        points = self._target.points(writable=False)
+        config = self._target.device_config(points, poll_interval_s=self._interval_s)
+        names = tuple(point_name(t, a) for t, a in self._target.addresses)
+
+        def samples(batch: tuple[PointSample, ...]) -> None:
+            self._post_current(generation, lambda: self._polled(batch, names))
+
+        key = ("modbus-poll", id(self), generation)
+        try:
+            await lease.session(key, lambda: ModbusClientSession(config, on_samples=samples))
+        except DriverError as exc:
+            status = modbus_status(exc)
+            log.warning("io_modbus_init_failed", fb=self.label, error=str(exc))
+            self._post_current(generation, lambda: self._init_done(False, status))
+            return
+        self._post_current(generation, lambda: self._init_done(True, STATUS_OK))
+
+    def _polled(self, batch: tuple[PointSample, ...], names: tuple[str, ...]) -> None:
+        by_name = {sample.name: sample for sample in batch}
+        bad = next((s for s in batch if not s.good), None)
+        values = tuple(by_name[n].value if n in by_name else None for n in names)
+        if bad is None:
+            self._answer(True, STATUS_OK, values)
+        else:
+            self._answer(False, _QUALITY_STATUS[bad.quality], values)
+
+
+_QUALITY_STATUS = {
+    PointQuality.GOOD: STATUS_OK,
+    PointQuality.PROTOCOL_ERROR: "PROTOCOL_ERROR",
+    PointQuality.TIMEOUT: "TIMEOUT",
+    PointQuality.NOT_CONNECTED: "NOT_CONNECTED",
+}
+
+
+# -- type families ----------------------------------------------------------------------
+
+
+def _count(text: str, what: str) -> int:
+    count = int(text)
+    if not 1 <= count <= _MAX_PINS:
+        raise ValueError(f"{what}: 1..{_MAX_PINS} values, got {count}")
+    return count
+
+
+def _make(name: str, base: type[ModbusFB], ei: str, eo: str, inputs: str, outputs: str,
+          n_sd: int, n_rd: int, doc: str) -> ServiceFBType:
+    cls = type(name, (base,), {
+        "INTERFACE": interface(ei=ei, eo=eo, inputs=inputs, outputs=outputs),
+        "N_SD": n_sd, "N_RD": n_rd, "__module__": __name__, "__doc__": doc,
+    })
+    fb_type = getattr(cls, "FB_TYPE", None)
+    if not isinstance(fb_type, ServiceFBType):
+        raise TypeError(f"{name} did not build a service FB type")
+    return fb_type
+
+
+def _names(prefix: str, n: int) -> list[str]:
+    return [f"{prefix}_{i}" for i in range(1, n + 1)]
+
+
+def modbus_read_type(m: re.Match[str]) -> ServiceFBType:
+    """MODBUS_READ_<n>: read n addresses (coalesced) on REQ; CNF with RD_1..RD_n."""
+    n = _count(m.group(1), "MODBUS_READ")
+    rds = _names("RD", n)
+    return _make(
+        f"MODBUS_READ_{n}", _ReadFB, "INIT(QI,DEVICE,ADDR) REQ(QI)",
+        f"INITO(QO,STATUS) CNF(QO,STATUS,{','.join(rds)})",
+        "QI:BOOL DEVICE:WSTRING ADDR:WSTRING",
+        " ".join(["QO:BOOL", "STATUS:WSTRING", *(f"{x}:ANY" for x in rds)]),
+        0, n, f"Read {n} Modbus value(s) on REQ")
+
+
+def modbus_write_type(m: re.Match[str]) -> ServiceFBType:
+    """MODBUS_WRITE_<n>: write SD_1..SD_n to n coils/holding registers on REQ."""
+    n = _count(m.group(1), "MODBUS_WRITE")
+    sds = _names("SD", n)
+    return _make(
+        f"MODBUS_WRITE_{n}", _WriteFB, "INIT(QI,DEVICE,ADDR) " + f"REQ(QI,{','.join(sds)})",
+        "INITO(QO,STATUS) CNF(QO,STATUS)",
+        " ".join(["QI:BOOL", "DEVICE:WSTRING", "ADDR:WSTRING", *(f"{x}:ANY" for x in sds)]),
+        "QO:BOOL STATUS:WSTRING", n, 0, f"Write {n} Modbus value(s) on REQ")
+
+
+def modbus_poll_type(m: re.Match[str]) -> ServiceFBType:
+    """MODBUS_POLL_<n>: poll n addresses every INTERVAL; IND with RD_1..RD_n per cycle."""
+    n = _count(m.group(1), "MODBUS_POLL")
+    rds = _names("RD", n)
+    return _make(
+        f"MODBUS_POLL_{n}", _PollFB, "INIT(QI,DEVICE,ADDR,INTERVAL)",
+        f"INITO(QO,STATUS) IND(QO,STATUS,{','.join(rds)})",
+        "QI:BOOL DEVICE:WSTRING ADDR:WSTRING INTERVAL:TIME",
+        " ".join(["QO:BOOL", "STATUS:WSTRING", *(f"{x}:ANY" for x in rds)]),
+        0, n, f"Poll {n} Modbus value(s) every INTERVAL")

@@ -203,7 +203,7 @@ class ManagementServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      peer: str) -> None:
-        log.info("management_connection_opened", peer=peer)
+        log.debug("management_connection_opened", peer=peer)
         why = "peer closed"
         try:
             why = await self._request_loop(reader, writer, peer)
@@ -223,7 +223,7 @@ class ManagementServer:
             with contextlib.suppress(Exception):  # the peer may be gone already
                 async with asyncio.timeout(1.0):
                     await writer.wait_closed()
-            log.info("management_connection_closed", peer=peer, reason=why)
+            log.debug("management_connection_closed", peer=peer, reason=why)
 
     async def _request_loop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                             peer: str) -> str:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from mgmt_testkit import client_for, serve_device, wait_until
-from shared_material import shared_path
 
+from shared_material import shared_path
 from testbed.fourdiac.bootfile import load_boot_file
 from testbed.fourdiac.mgmt_client import ManagementClient
 from testbed.library import TypeLibrary

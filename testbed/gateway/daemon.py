@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import structlog
+from defusedxml import ElementTree as SafeET
 
 from testbed.errors import ConfigError, ManagementError
 from testbed.fourdiac.bootfile import read_boot_file
@@ -74,6 +75,11 @@ class DeviceHost:
         self._changed.set()
 
     async def _restore(self) -> None:
+        """Replay the persisted boot file; stops at the first failing line, as FORTE does.
+
+        A resource the config already created is not an error: its CREATE line is
+        kept in the journal (the deployment still owns it) and the replay goes on.
+        """
         path = self.config.persistence.boot_file
         if path is None or not path.exists():
             return
@@ -85,11 +91,17 @@ class DeviceHost:
             return
         for cmd in commands:
             response = self.executor.execute(cmd.destination, cmd.request)
-            if not response.ok:  # FORTE's loader stops at the first failing line
-                log.error("deployment_restore_failed", device=self.config.name,
-                          file=str(path), line=cmd.line, reason=response.reason,
-                          detail=response.detail)
-                return
+            if response.ok:
+                continue
+            configured = _configured_resource_create(cmd.destination, cmd.request,
+                                                     self.device)
+            if configured is not None:
+                self._on_change(configured)
+                continue
+            log.error("deployment_restore_failed", device=self.config.name,
+                      file=str(path), line=cmd.line, reason=response.reason,
+                      detail=response.detail)
+            return
         log.info("deployment_restored", device=self.config.name, file=str(path),
                  commands=len(commands))
 
@@ -100,8 +112,8 @@ class DeviceHost:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set or the device is KILLed; then stop it cleanly."""
-        await self._restore()
         self._create_configured_resources()
+        await self._restore()
         path = self.config.persistence.boot_file
         reason = "signal"
         async with asyncio.TaskGroup() as tg:
@@ -203,6 +215,24 @@ class GatewayDaemon:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
         return 1 if failed else 0
+
+
+def _configured_resource_create(destination: str, request: str,
+                                device: Device) -> AppliedChange | None:
+    """The change a device-level CREATE of an already existing resource stands for, if it is one."""
+    if destination:
+        return None
+    try:
+        root = SafeET.fromstring(request)
+    except Exception:  # defusedxml raises several types; not a resource CREATE then
+        return None
+    fb = root.find("FB")
+    if root.get("Action") != "CREATE" or fb is None:
+        return None
+    name, type_name = fb.get("Name", ""), fb.get("Type", "")
+    if name not in device.resources:
+        return None
+    return AppliedChange("", "CREATE", "resource", name, type_name)
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fb.ai import AI_TYPE_PATTERN, ai_type
+from fb.cloud import register as register_cloud
 from fb.csvwriter import csv_writer_type
 from fb.events import event_types
 from fb.functions import conversion_type, copy_types, function_types, mux_type
@@ -41,6 +42,7 @@ def register(library: TypeLibrary) -> None:
     library.add_family(r"CLIENT_(\d+)(?:_(\d+))?", client_type, origin)
     library.add_family(r"SERVER_(\d+)(?:_(\d+))?", server_type, origin)
     register_io(library, origin)
+    register_cloud(library, origin)
     library.add_family(
         r"F_([A-Z]+(?:_[A-Z]+)*?)(_BCD)?_TO_(BCD_)?([A-Z]+(?:_[A-Z]+)*)", conversion_type,
         origin)

@@ -434,6 +434,11 @@ class EdgeLink:
         """Call `listener` for every NCMD/DCMD write (deploy agents, twins, command FBs)."""
         self._listeners.append(listener)
 
+    def remove_command_listener(self, listener: CommandListener) -> None:
+        """Stop calling `listener` (no error if it was not added)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     async def receive_command(self) -> CommandWrite:
         """The next NCMD/DCMD write (also delivered to listeners), waiting for one."""
         while not self._commands:

@@ -43,6 +43,8 @@ __all__ = ["TcpClientLayer", "TcpServerLayer", "UdpPublishLayer", "UdpSubscribeL
 log = structlog.get_logger(__name__)
 
 _OK = outcome(ComStatus.OK)
+MAX_PENDING_BYTES = 1 << 20
+"""A TCP peer whose unfinished message grows past this is cut off (RECV_FAILED)."""
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -123,6 +125,10 @@ class UdpSubscribeLayer:
             self._ctx.fail(outcome(exc.result.status,
                                    f"from {sender[0]}:{sender[1]}: {exc.result.detail}"))
             return
+        except Exception as exc:  # a codec bug must not escape into the loop's callback
+            self.malformed += 1
+            self._ctx.fail(outcome(ComStatus.RECV_FAILED, f"{type(exc).__name__}: {exc}"))
+            return
         self._ctx.deliver(values)
 
     def send(self, points: DataPoints) -> LayerOutcome:
@@ -137,6 +143,25 @@ class UdpSubscribeLayer:
     def local_address(self) -> tuple[str, int] | None:
         """Where the subscriber listens (port 0 in the ID: read the real port here)."""
         return self._udp.local_address if self._udp is not None else None
+
+
+def _take_messages(codec: PayloadCodec, buffer: bytearray, data: bytes,
+                   ) -> list[tuple[object, ...]] | LayerOutcome:
+    """Append `data` and take the complete messages; a fault clears the buffer."""
+    buffer += data
+    try:
+        messages = codec.decode_stream(buffer)
+    except PayloadError as exc:
+        buffer.clear()
+        return exc.result
+    except Exception as exc:  # a codec bug must not escape into the loop's callback
+        buffer.clear()
+        return outcome(ComStatus.RECV_FAILED, f"{type(exc).__name__}: {exc}")
+    if len(buffer) > MAX_PENDING_BYTES:
+        buffer.clear()
+        return outcome(ComStatus.RECV_FAILED,
+                       f"unfinished message longer than {MAX_PENDING_BYTES} bytes")
+    return messages
 
 
 class TcpClientLayer:
@@ -179,13 +204,10 @@ class TcpClientLayer:
         self._ctx.opened(_OK)
 
     def _data(self, conn: TcpConnection, data: bytes) -> None:
-        self._buffer += data
-        try:
-            messages = self._codec.decode_stream(self._buffer)
-        except PayloadError as exc:
+        messages = _take_messages(self._codec, self._buffer, data)
+        if isinstance(messages, LayerOutcome):
             self.malformed += 1
-            self._buffer.clear()
-            self._ctx.fail(exc.result)
+            self._ctx.fail(messages)
             return
         for values in messages:
             self._ctx.deliver(values)
@@ -244,14 +266,10 @@ class TcpServerLayer:
         self._buffers[conn] = bytearray()
 
     def _data(self, conn: TcpConnection, data: bytes) -> None:
-        buffer = self._buffers.setdefault(conn, bytearray())
-        buffer += data
-        try:
-            messages = self._codec.decode_stream(buffer)
-        except PayloadError as exc:
+        messages = _take_messages(self._codec, self._buffers.setdefault(conn, bytearray()), data)
+        if isinstance(messages, LayerOutcome):
             self.malformed += 1
-            buffer.clear()
-            self._ctx.fail(exc.result)
+            self._ctx.fail(messages)
             return
         for values in messages:
             self._reply_to = conn

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 from net_testkit import Recorder, comm_fb, new_resource, running_device
@@ -152,3 +153,21 @@ async def test_split_tcp_segments_are_reassembled() -> None:
             assert ind.values == {"QO": True, "STATUS": "OK", "RD_1": 7, "RD_2": 35}
             peer.settimeout(2)
             assert peer.recv(16) == bytes.fromhex("440000002a")
+
+
+async def test_endless_request_is_cut_off() -> None:
+    """An unfinished request growing past 1 MiB fires IND RECV_FAILED instead of buffering on."""
+    async with running_device("server") as sdev:
+        sres, srec = new_resource(sdev, "S")
+        comm_fb(sres, "SRV", "SERVER_0_17", "127.0.0.1:0")
+        sres.start()
+        sres.inject("SRV.INIT")
+        await srec.wait("SRV", "INITO")
+        port = sres.fb("SRV").layer.local_address[1]  # type: ignore[attr-defined]
+        text = b"\x50\xff\xff" + b"a" * 0xFFFF  # a full-length STRING
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as peer:
+            # the 17th never ends; sent from a thread so the loop keeps reading
+            await asyncio.to_thread(peer.sendall, text * 16 + text[:-1])
+            (ind,) = await srec.wait("SRV", "IND")
+        assert ind.values["QO"] is False
+        assert ind.values["STATUS"] == "RECV_FAILED"

@@ -27,6 +27,10 @@ def run_bench(name: str, args: argparse.Namespace) -> int:
         from testbed.bench.deploy import run_deploy_bench
 
         figures = run_deploy_bench(getattr(args, "fbs", 1000))
+    elif name == "mqtt":
+        from testbed.bench.mqtt import run_mqtt_bench
+
+        figures = run_mqtt_bench(getattr(args, "messages", 20_000))
     else:
         raise SystemExit(f"unknown benchmark {name!r}")
     print_figures(figures)

@@ -11,7 +11,7 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = sub.add_parser("bench", help="run a benchmark and print JSON figure lines")
-    bench.add_argument("name", choices=("events", "cycle", "ai", "deploy"),
+    bench.add_argument("name", choices=("events", "cycle", "ai", "deploy", "mqtt"),
                        help="benchmark to run")
     bench.add_argument("--outer", type=int, default=None,
                        help="events: OUTER.PV of the boot-file loop (default: as in the file)")
@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help="cycle: E_CYCLE period (default 10)")
     bench.add_argument("--fbs", type=int, default=1000,
                        help="deploy: FBs in the deployed application (default 1000)")
+    bench.add_argument("--messages", type=int, default=20_000,
+                       help="mqtt: QoS 1 messages in the throughput figure (default 20000)")
     add_logging_options(bench)
     bench.set_defaults(func=_bench)
 

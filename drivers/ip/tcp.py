@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import structlog
 
 from drivers.errors import ConnectionLost, DriverConfigError, DriverError, DriverTimeout
+from drivers.ip.addresses import numeric_ipv4
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT_S",
@@ -269,15 +270,10 @@ def connect_tcp(
     on_closed: ClosedHandler,
     timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
 ) -> TcpConnector:
-    """Start connecting to `host:port` (IPv4); `on_done` gets the connection or the error."""
+    """Start connecting to `host:port` (numeric IPv4 or localhost); `on_done` gets the result."""
     if not 0 < port <= 0xFFFF:
         raise DriverConfigError(f"TCP port must be 1..65535, got {port}")
-    try:
-        infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM,
-                                   flags=socket.AI_NUMERICHOST)
-    except socket.gaierror:
-        raise DriverConfigError(f"TCP host must be an IPv4 address, got {host!r}") from None
-    address = (str(infos[0][4][0]), int(infos[0][4][1]))
+    address = (numeric_ipv4(host), port)
     return TcpConnector(loop, address, on_done, on_data, on_closed, timeout_s)
 
 
@@ -353,11 +349,12 @@ def listen_tcp(
     """Listen on `host:port` (port 0: ephemeral, read back from `local_address`)."""
     if not 0 <= port <= 0xFFFF:
         raise DriverConfigError(f"TCP port must be 0..65535, got {port}")
+    address = numeric_ipv4(host)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setblocking(False)
-        sock.bind((host, port))
+        sock.bind((address, port))
         sock.listen(backlog)
     except OSError as exc:
         sock.close()

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import structlog
 
 from drivers.errors import ConnectionLost, DriverConfigError
+from drivers.ip.addresses import numeric_ipv4
 
 __all__ = [
     "DatagramHandler",
@@ -64,18 +65,6 @@ def _is_multicast(host: str) -> bool:
         return ipaddress.ip_address(host).is_multicast
     except ValueError:
         return False
-
-
-def _resolve_ipv4(host: str) -> str:
-    try:
-        infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM,
-                                   flags=socket.AI_NUMERICHOST)
-    except socket.gaierror:
-        try:
-            infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)
-        except socket.gaierror as exc:
-            raise DriverConfigError(f"cannot resolve host {host!r}: {exc}") from exc
-    return str(infos[0][4][0])
 
 
 class UdpEndpoint:
@@ -166,16 +155,17 @@ def open_udp_sender(
     """A socket that sends datagrams to `host:port` (a multicast group or a unicast peer)."""
     if not 0 < port <= 0xFFFF:
         raise DriverConfigError(f"UDP destination port must be 1..65535, got {port}")
-    address = _resolve_ipv4(host)
+    address = numeric_ipv4(host)
+    local_if = numeric_ipv4(interface) if interface is not None else None
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
         if _is_multicast(address):
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, multicast_ttl)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, int(multicast_loop))
-            if interface is not None:
+            if local_if is not None:
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
-                                socket.inet_aton(_resolve_ipv4(interface)))
+                                socket.inet_aton(local_if))
     except OSError as exc:
         sock.close()
         raise ConnectionLost(f"cannot set up UDP sender to {host}:{port}: {exc}") from exc
@@ -197,8 +187,10 @@ def open_udp_receiver(
     """
     if not 0 <= port <= 0xFFFF:
         raise DriverConfigError(f"UDP port must be 0..65535, got {port}")
-    address = _resolve_ipv4(host)
+    address = numeric_ipv4(host)
     multicast = _is_multicast(address)
+    any_if = "0.0.0.0"  # noqa: S104 - INADDR_ANY: join where the kernel's route for the group says
+    join_if = numeric_ipv4(interface) if interface is not None else any_if
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
@@ -208,9 +200,8 @@ def open_udp_receiver(
                 sock.bind((address, port))  # Linux: only this group's datagrams
             except OSError:
                 sock.bind(("", port))
-            local_if = _resolve_ipv4(interface) if interface is not None else "0.0.0.0"  # noqa: S104 - the kernel's default interface for the group
             membership = struct.pack("4s4s", socket.inet_aton(address),
-                                      socket.inet_aton(local_if))
+                                      socket.inet_aton(join_if))
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
         else:
             sock.bind((address, port))

@@ -157,3 +157,13 @@ async def test_tcp_cancelled_connect_never_reports() -> None:
     await asyncio.sleep(0.05)
     listener.close()
     assert calls == []
+
+
+def test_addresses_are_numeric_or_localhost() -> None:
+    """localhost maps to 127.0.0.1; other names are refused rather than resolved on the loop."""
+    from drivers.ip.addresses import numeric_ipv4
+
+    assert numeric_ipv4("localhost") == "127.0.0.1"
+    assert numeric_ipv4(" 10.0.0.1 ") == "10.0.0.1"
+    with pytest.raises(DriverConfigError, match="not resolved"):
+        numeric_ipv4("plc.example.com")

@@ -20,7 +20,7 @@ from testbed.runtime.resource import Resource
 from testbed.runtime.service import ServiceFB
 from testbed.types import ElementaryType
 
-__all__ = ["MAX_PENDING", "IoFB", "IoFBStatistics", "convert_for"]
+__all__ = ["MAX_PENDING", "IoFB", "IoFBStatistics", "convert_for", "convert_value"]
 
 log = structlog.get_logger(__name__)
 
@@ -185,6 +185,17 @@ def convert_for(fb: ServiceFB, pin: str, value: object) -> object:
         return fb.get(pin)
     anytypes = fb.__dict__.get("_anytype")
     target = anytypes.get(pin) if anytypes else None
+    converted = convert_value(target, value)
+    if converted is None:
+        log.warning("io_value_not_convertible", fb=fb.name, pin=pin, type=str(target),
+                    value=repr(value)[:80])
+        return fb.get(pin)
+    return converted
+
+
+def convert_value(target: object, value: object) -> object | None:
+    """`value` as the elementary type `target` holds it (unchanged for other targets);
+    None when it cannot be converted."""
     if not isinstance(target, ElementaryType):
         return value
     name = target.name
@@ -199,6 +210,4 @@ def convert_for(fb: ServiceFB, pin: str, value: object) -> object:
             return target.coerce(round(value))
         return target.coerce(value)
     except (TypeError, ValueError, OverflowError):
-        log.warning("io_value_not_convertible", fb=fb.name, pin=pin, type=name,
-                    value=repr(value)[:80])
-        return fb.get(pin)
+        return None

@@ -86,6 +86,7 @@ CommandListener = Callable[[CommandWrite], None]
 """Called on the event loop for every NCMD/DCMD write; must not block."""
 
 _NODE_STREAM = ""
+_DECODED_LIMIT = 8192
 
 
 class EdgeLinkConfig(BaseModel):
@@ -274,6 +275,9 @@ class EdgeLink:
         self._task_group: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._client: MqttClient | None = None
+        self._decoded: dict[bytes, DataMessage] = {}
+        """Messages reported by this process and not yet sent, by stored bytes: saves decoding
+        them again at send time (bounded by `_DECODED_LIMIT`; misses are decoded)."""
         self._boundary_id: int | None = None
         """Stored ids up to this one go out as historical (set whenever the node turns ready)."""
 
@@ -427,7 +431,14 @@ class EdgeLink:
         )
         if not self.is_ready:
             self._counters.held += 1
-        stored = await self._store.append(device_id or _NODE_STREAM, topic, message.to_bytes())
+        payload = message.to_bytes()
+        if len(self._decoded) < _DECODED_LIMIT:
+            self._decoded[payload] = message
+        try:
+            stored = await self._store.append(device_id or _NODE_STREAM, topic, payload)
+        except BaseException:
+            self._decoded.pop(payload, None)
+            raise
         return stored.id
 
     def add_command_listener(self, listener: CommandListener) -> None:
@@ -639,11 +650,13 @@ class EdgeLink:
         return progressed, False
 
     async def _send(self, stored: StoredMessage, historical: bool) -> PublishOutcome | None:
-        try:
-            message = DataMessage.from_bytes(stored.payload)
-        except ProtocolError as exc:
-            self._discard(stored, exc)
-            return None
+        message = self._decoded.pop(stored.payload, None)
+        if message is None:
+            try:
+                message = DataMessage.from_bytes(stored.payload)
+            except ProtocolError as exc:
+                self._discard(stored, exc)
+                return None
         sink: list[Delivery] = []
         token = _delivery_sink.set(sink)
         try:

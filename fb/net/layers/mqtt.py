@@ -1,11 +1,11 @@
 """`mqtt[tcp://host:port, clientID, topic]` under `fbdk[]` or `raw[]`, on `drivers.mqtt.MqttClient`.
 
 INIT+ starts a supervised client in a task the stack owns; INITO follows once it is
-connected (and, for receivers, subscribed) or fails with `NO_SOCKET` after the
-connect deadline. REQ/RSP put the encoded message into a bounded outbox (full:
-`SEND_FAILED`, counted) that the session task publishes at QoS 0, as FORTE's Paho
-layer does; a publish while the broker is away fails that message (`SEND_FAILED`
-via `fail`) and the client reconnects on its own. Received payloads are decoded in
+connected (and, for receivers, subscribed), or fails with `NO_SOCKET` when the first
+connect attempt fails or passes its deadline. REQ/RSP put the encoded message into
+a bounded outbox (full: `SEND_FAILED`, counted) that the session task publishes at
+QoS 0, as FORTE's Paho layer does; a publish while the broker is away fails that
+message (`SEND_FAILED` via `fail`) and the client reconnects on its own. Received payloads are decoded in
 the session task and delivered; undecodable ones are `fail`ed and counted.
 """
 
@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from drivers.errors import DriverError
-from drivers.mqtt import MqttClient, MqttClientConfig, Subscription
+from drivers.errors import ConnectionLost, DriverError, DriverTimeout
+from drivers.mqtt import ClientState, MqttClient, MqttClientConfig, Subscription
 from fb.net.codec import PayloadCodec, PayloadError
 from fb.net.layers.base import (
     CommLayer,
@@ -98,7 +98,7 @@ class MqttLayer:
         announced = False
         try:
             async with MqttClient(config) as client:
-                await client.wait_connected()
+                await self._first_attempt(client)
                 subscription = None
                 if self._ctx.role.receives:
                     subscription = await client.subscribe(p.topic, qos=0)
@@ -117,6 +117,28 @@ class MqttLayer:
                 self._ctx.lost(outcome(ComStatus.TERMINATED, str(exc)))
         finally:
             self._connected = False
+
+    async def _first_attempt(self, client: MqttClient) -> None:
+        """Wait for the first connect attempt to end; a failed one fails INIT, as in FORTE.
+
+        Later losses are the client's business (it reconnects with backoff).
+        """
+        settled = asyncio.Event()
+
+        def watch(state: ClientState) -> None:
+            if state in (ClientState.CONNECTED, ClientState.DISCONNECTED, ClientState.FAILED):
+                settled.set()
+
+        client.add_state_listener(watch)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await settled.wait()
+        except TimeoutError as exc:
+            raise DriverTimeout(f"no answer from broker {self._params.host}:"
+                                f"{self._params.port} within {self._timeout_s} s") from exc
+        if not client.is_connected:
+            raise ConnectionLost(f"cannot connect to broker {self._params.host}:"
+                                 f"{self._params.port}")
 
     async def _receive(self, subscription: Subscription) -> None:
         async for message in subscription:

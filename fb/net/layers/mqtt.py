@@ -5,8 +5,9 @@ connected (and, for receivers, subscribed), or fails with `NO_SOCKET` when the f
 connect attempt fails or passes its deadline. REQ/RSP put the encoded message into
 a bounded outbox (full: `SEND_FAILED`, counted) that the session task publishes at
 QoS 0, as FORTE's Paho layer does; a publish while the broker is away fails that
-message (`SEND_FAILED` via `fail`) and the client reconnects on its own. Received payloads are decoded in
-the session task and delivered; undecodable ones are `fail`ed and counted.
+message (`SEND_FAILED` via `fail`) and the client reconnects on its own. Received
+payloads are decoded in the session task and delivered; undecodable ones are
+`fail`ed and counted.
 """
 
 from __future__ import annotations

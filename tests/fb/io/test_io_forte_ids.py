@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from io_testkit import SPEED, SPEED_COMMAND, io_fb, new_resource, pump_plc, running_device
+import pytest
+from io_testkit import SPEED, SPEED_COMMAND, io_fb, new_resource, running_device
+
+from drivers.sim.plc import SimulatedPlc
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def test_opcua_ids_read_write_subscribe_and_call() -> None:
+async def test_opcua_ids_read_write_subscribe_and_call(plc: SimulatedPlc) -> None:
     """READ (path and NodeId pairs), WRITE via PUBLISH, SUBSCRIBE and CALL_METHOD all work."""
-    async with pump_plc(scan_ms=20.0) as plc, running_device() as dev:
+    async with running_device() as dev:
         ep = plc.opcua_endpoint
         idx = plc.namespace_index
         speed_path = plc.browse_path(SPEED)
@@ -48,9 +53,9 @@ async def test_opcua_ids_read_write_subscribe_and_call() -> None:
         assert plc.program_running is False
 
 
-async def test_modbus_ids_client_and_subscribe() -> None:
+async def test_modbus_ids_client_and_subscribe(plc: SimulatedPlc) -> None:
     """CLIENT_1_1 polls i10 (CNF per cycle) and writes h0 on REQ; SUBSCRIBE_2 polls i0..1."""
-    async with pump_plc(scan_ms=10.0) as plc, running_device() as dev:
+    async with running_device() as dev:
         port = plc.modbus_port
         res, rec = new_resource(dev)
         io_fb(res, "Client", "CLIENT_1_1", ID=f"modbus[tcp:127.0.0.1:{port}:1:20:i10:h0]",

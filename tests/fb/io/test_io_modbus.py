@@ -6,10 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from io_testkit import io_fb, new_resource, pump_plc, running_device
+import pytest
+from io_testkit import io_fb, new_resource, running_device
 
 from drivers.modbus import ModbusPoint, ModbusServer, ModbusTable
 from drivers.sim import FaultKind, FaultSpec
+from drivers.sim.plc import SimulatedPlc
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 def device(port: int, unit: int = 1) -> str:
@@ -36,9 +40,9 @@ async def silent_server() -> AsyncIterator[int]:
         await server.wait_closed()
 
 
-async def test_read_coalesces_and_returns_raw_registers() -> None:
+async def test_read_coalesces_and_returns_raw_registers(plc: SimulatedPlc) -> None:
     """MODBUS_READ_3 reads i0 (speed x10), i1 (current x100) and h0 (command) raw."""
-    async with pump_plc() as plc, running_device() as dev:
+    async with running_device() as dev:
         await plc.wait_scans(3)
         res, rec = new_resource(dev)
         io_fb(res, "Read", "MODBUS_READ_3", DEVICE=device(plc.modbus_port), ADDR="i0..1,h0")
@@ -57,9 +61,9 @@ async def test_read_coalesces_and_returns_raw_registers() -> None:
         assert command == 1800
 
 
-async def test_write_sets_the_speed_command() -> None:
+async def test_write_sets_the_speed_command(plc: SimulatedPlc) -> None:
     """MODBUS_WRITE_1 to h0 commands the pump's VFD."""
-    async with pump_plc() as plc, running_device() as dev:
+    async with running_device() as dev:
         res, rec = new_resource(dev)
         io_fb(res, "Write", "MODBUS_WRITE_1", DEVICE=device(plc.modbus_port), ADDR="h0",
               SD_1="UINT#900")
@@ -72,9 +76,9 @@ async def test_write_sets_the_speed_command() -> None:
         assert plc.model.input_value("speed_command_rpm") == 900.0
 
 
-async def test_poll_fires_ind_every_cycle() -> None:
+async def test_poll_fires_ind_every_cycle(plc: SimulatedPlc) -> None:
     """MODBUS_POLL_2 fires IND with good values at its INTERVAL."""
-    async with pump_plc() as plc, running_device() as dev:
+    async with running_device() as dev:
         res, rec = new_resource(dev)
         io_fb(res, "Poll", "MODBUS_POLL_2", DEVICE=device(plc.modbus_port), ADDR="i4,i5",
               INTERVAL="T#20ms")
@@ -151,9 +155,9 @@ async def test_malformed_device_and_addresses_are_invalid_id() -> None:
         assert "input register" in statuses[3] or "i0" in statuses[3]
 
 
-async def test_plc_outage_turns_poll_bad_then_values_resume() -> None:
+async def test_plc_outage_turns_poll_bad_then_values_resume(plc: SimulatedPlc) -> None:
     """PLC outage: POLL IND turns NOT_CONNECTED, then good values resume within 2 s."""
-    async with pump_plc(scan_ms=20.0) as plc, running_device() as dev:
+    async with running_device() as dev:
         res, rec = new_resource(dev)
         io_fb(res, "Poll", "MODBUS_POLL_1", DEVICE=device(plc.modbus_port), ADDR="i0",
               INTERVAL="T#20ms")

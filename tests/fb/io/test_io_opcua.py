@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
-from io_testkit import SPEED, SPEED_COMMAND, io_fb, new_resource, pump_plc, running_device
+import pytest
+from io_testkit import SPEED, SPEED_COMMAND, io_fb, new_resource, running_device
 
 from drivers.sim import FaultKind, FaultSpec
+from drivers.sim.plc import SimulatedPlc
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def test_read_returns_plausible_values_with_good_quality() -> None:
+async def test_read_returns_plausible_values_with_good_quality(plc: SimulatedPlc) -> None:
     """OPCUA_READ_2 reads speed (NodeId) and flow (browse path) in one request."""
-    async with pump_plc() as plc, running_device() as device:
+    async with running_device() as device:
         res, rec = new_resource(device)
         io_fb(res, "Read", "OPCUA_READ_2", ENDPOINT=plc.opcua_endpoint,
               NODE_1=plc.node_id(SPEED), NODE_2=plc.browse_path("Plant/Pump1/Hydraulics/Flow"))
@@ -30,9 +34,9 @@ async def test_read_returns_plausible_values_with_good_quality() -> None:
         assert flow > 0.0
 
 
-async def test_read_converts_to_the_connected_type() -> None:
+async def test_read_converts_to_the_connected_type(plc: SimulatedPlc) -> None:
     """An RD connected to a UINT input (E_CTU.PV) delivers a rounded integer."""
-    async with pump_plc() as plc, running_device() as device:
+    async with running_device() as device:
         res, rec = new_resource(device)
         io_fb(res, "Read", "OPCUA_READ_1", ENDPOINT=plc.opcua_endpoint,
               NODE_1=plc.node_id(SPEED))
@@ -47,9 +51,9 @@ async def test_read_converts_to_the_connected_type() -> None:
         assert 1000 < speed < 1900
 
 
-async def test_write_commands_the_pump() -> None:
+async def test_write_commands_the_pump(plc: SimulatedPlc) -> None:
     """OPCUA_WRITE_1 on SpeedCommand changes the model's speed command."""
-    async with pump_plc() as plc, running_device() as device:
+    async with running_device() as device:
         res, rec = new_resource(device)
         io_fb(res, "Write", "OPCUA_WRITE_1", ENDPOINT=plc.opcua_endpoint,
               NODE_1=plc.node_id(SPEED_COMMAND), SD_1="LREAL#1234.0")
@@ -62,9 +66,9 @@ async def test_write_commands_the_pump() -> None:
         assert plc.model.input_value("speed_command_rpm") == 1234.0
 
 
-async def test_write_to_read_only_node_reports_bad_status() -> None:
+async def test_write_to_read_only_node_reports_bad_status(plc: SimulatedPlc) -> None:
     """Writing a measured value is refused by the server: QO=FALSE, STATUS names why."""
-    async with pump_plc() as plc, running_device() as device:
+    async with running_device() as device:
         res, rec = new_resource(device)
         io_fb(res, "Write", "OPCUA_WRITE_1", ENDPOINT=plc.opcua_endpoint,
               NODE_1=plc.node_id(SPEED), SD_1="LREAL#1.0")
@@ -76,9 +80,9 @@ async def test_write_to_read_only_node_reports_bad_status() -> None:
         assert str(cnf.values["STATUS"]).startswith("Bad")
 
 
-async def test_subscribe_fires_ind_on_every_change() -> None:
+async def test_subscribe_fires_ind_on_every_change(plc: SimulatedPlc) -> None:
     """OPCUA_SUBSCRIBE_1 on the scan counter fires IND with increasing values."""
-    async with pump_plc(scan_ms=20.0) as plc, running_device() as device:
+    async with running_device() as device:
         res, rec = new_resource(device)
         io_fb(res, "Sub", "OPCUA_SUBSCRIBE_1", ENDPOINT=plc.opcua_endpoint,
               INTERVAL="T#20ms", NODE_1=plc.node_id("Plant/Status/ScanCount"))
@@ -93,9 +97,9 @@ async def test_subscribe_fires_ind_on_every_change() -> None:
         assert counts[-1] > counts[0]
 
 
-async def test_method_call_stops_and_starts_the_plc() -> None:
+async def test_method_call_stops_and_starts_the_plc(plc: SimulatedPlc) -> None:
     """OPCUA_METHOD_0_0 calls Plant/Stop and Plant/Start; the PLC program follows."""
-    async with pump_plc() as plc, running_device() as device:
+    async with running_device() as device:
         res, rec = new_resource(device)
         io_fb(res, "Stop", "OPCUA_METHOD_0_0", ENDPOINT=plc.opcua_endpoint,
               METHOD=plc.browse_path("Plant/Stop"))
@@ -114,9 +118,9 @@ async def test_method_call_stops_and_starts_the_plc() -> None:
         assert plc.program_running is True
 
 
-async def test_unknown_node_fails_init_with_its_status() -> None:
+async def test_unknown_node_fails_init_with_its_status(plc: SimulatedPlc) -> None:
     """INIT on a node the server lacks: INITO QO=FALSE with the OPC UA status name."""
-    async with pump_plc() as plc, running_device() as device:
+    async with running_device() as device:
         res, rec = new_resource(device)
         io_fb(res, "Read", "OPCUA_READ_1", ENDPOINT=plc.opcua_endpoint,
               NODE_1=plc.browse_path("Plant/Pump1/NoSuchThing"))
@@ -157,9 +161,9 @@ async def test_req_before_init_answers_not_initialised() -> None:
         assert cnf.values["STATUS"] == "NOT_INITIALISED"
 
 
-async def test_server_outage_turns_quality_bad_and_values_resume() -> None:
+async def test_server_outage_turns_quality_bad_and_values_resume(plc: SimulatedPlc) -> None:
     """PLC outage: the network keeps running, IND/CNF go QO=FALSE, values resume within 2 s."""
-    async with pump_plc(scan_ms=20.0) as plc, running_device() as device:
+    async with running_device() as device:
         res, rec = new_resource(device)
         io_fb(res, "Sub", "OPCUA_SUBSCRIBE_1", ENDPOINT=plc.opcua_endpoint,
               INTERVAL="T#20ms", NODE_1=plc.node_id("Plant/Status/ScanCount"))

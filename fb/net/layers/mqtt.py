@@ -19,7 +19,13 @@ from urllib.parse import urlsplit
 import structlog
 
 from drivers.errors import ConnectionLost, DriverError, DriverTimeout
-from drivers.mqtt import ClientState, MqttClient, MqttClientConfig, Subscription
+from drivers.mqtt import (
+    ClientState,
+    MqttClient,
+    MqttClientConfig,
+    ReconnectConfig,
+    Subscription,
+)
 from fb.net.codec import PayloadCodec, PayloadError
 from fb.net.layers.base import (
     CommLayer,
@@ -35,6 +41,8 @@ __all__ = ["MqttLayer", "MqttParams", "create_mqtt_layer", "parse_mqtt_params"]
 log = structlog.get_logger(__name__)
 
 OUTBOX_CAPACITY = 1000
+RECONNECT_MAX_DELAY_S = 5.0
+"""Longest wait between reconnect attempts after the broker went away."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +88,7 @@ class MqttLayer:
         self._ctx = ctx
         self._timeout_s = connect_timeout_s
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue(OUTBOX_CAPACITY)
-        self._connected = False
+        self._client: MqttClient | None = None
         self._closed = False
         self.outbox_overflows = 0
         self.malformed = 0
@@ -95,7 +103,8 @@ class MqttLayer:
     async def _session(self) -> None:
         p = self._params
         config = MqttClientConfig(host=p.host, port=p.port, client_id=p.client_id,
-                                  connect_timeout_s=self._timeout_s)
+                                  connect_timeout_s=self._timeout_s,
+                                  reconnect=ReconnectConfig(max_delay_s=RECONNECT_MAX_DELAY_S))
         announced = False
         try:
             async with MqttClient(config) as client:
@@ -103,7 +112,7 @@ class MqttLayer:
                 subscription = None
                 if self._ctx.role.receives:
                     subscription = await client.subscribe(p.topic, qos=0)
-                self._connected = True
+                self._client = client
                 self._ctx.opened(outcome(ComStatus.OK))
                 announced = True
                 async with asyncio.TaskGroup() as tg:
@@ -117,7 +126,7 @@ class MqttLayer:
             else:
                 self._ctx.lost(outcome(ComStatus.TERMINATED, str(exc)))
         finally:
-            self._connected = False
+            self._client = None
 
     async def _first_attempt(self, client: MqttClient) -> None:
         """Wait for the first connect attempt to end; a failed one fails INIT, as in FORTE.
@@ -160,8 +169,11 @@ class MqttLayer:
                 self._ctx.fail(outcome(ComStatus.SEND_FAILED, str(exc)))
 
     def send(self, points: DataPoints) -> LayerOutcome:
-        if self._closed or not self._connected:
+        client = self._client
+        if self._closed or client is None:
             return outcome(ComStatus.NO_SOCKET, "not connected to the broker")
+        if not client.is_connected:
+            return outcome(ComStatus.SEND_FAILED, "broker connection lost; reconnecting")
         try:
             payload = self._codec.encode(points)
         except PayloadError as exc:
@@ -173,6 +185,11 @@ class MqttLayer:
             return outcome(ComStatus.SEND_FAILED,
                            f"outbox full ({OUTBOX_CAPACITY}); {self.outbox_overflows} dropped")
         return outcome(ComStatus.OK)
+
+    @property
+    def client(self) -> MqttClient | None:
+        """The running client once INIT succeeded (diagnostics and tests)."""
+        return self._client
 
     def close(self) -> None:
         self._closed = True  # the owning task set cancels the session task

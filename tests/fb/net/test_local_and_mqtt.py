@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
 from net_testkit import comm_fb, new_resource, running_device
 
 from drivers.mqtt import EmbeddedBroker, EmbeddedBrokerConfig, MqttClient, MqttClientConfig
+from fb.net.layers.mqtt import MqttLayer
 
 
 async def test_local_channel_between_two_resources() -> None:
@@ -134,3 +136,48 @@ async def test_mqtt_bad_params_are_invalid_id() -> None:
         res.inject("PUB.INIT")
         (inito,) = await rec.wait("PUB", "INITO")
         assert inito.values == {"QO": False, "STATUS": "INVALID_ID"}
+
+
+async def test_mqtt_broker_restart_is_survived() -> None:
+    """While the broker is down REQ answers CNF SEND_FAILED; after it restarts data flows again."""
+    async with EmbeddedBroker(EmbeddedBrokerConfig(port=0)) as first:
+        port = first.port
+        url = f"tcp://127.0.0.1:{port}"
+        async with running_device() as dev:
+            res, rec = new_resource(dev)
+            comm_fb(res, "SUB", "SUBSCRIBE_1", f"fbdk[].mqtt[{url}, rs, t/x]")
+            comm_fb(res, "PUB", "PUBLISH_1", f"fbdk[].mqtt[{url}, rp, t/x]")
+            res.create_fb("IN", "DINT2DINT")
+            res.create_fb("OUT", "DINT2DINT")
+            res.connect("IN.OUT", "PUB.SD_1")
+            res.connect("IN.CNF", "PUB.REQ")
+            res.connect("SUB.RD_1", "OUT.IN")
+            res.start()
+            res.inject("SUB.INIT")
+            res.inject("PUB.INIT")
+            await rec.wait("SUB", "INITO", timeout_s=10)
+            await rec.wait("PUB", "INITO", timeout_s=10)
+            await first.aclose()
+            pub = res.fb("PUB").layer  # type: ignore[attr-defined]
+            assert isinstance(pub, MqttLayer)
+            assert pub.client is not None
+            async with asyncio.timeout(5):
+                await pub.client.wait_disconnected()
+            res.fb("IN").set("IN", 1)
+            res.inject("IN.REQ")
+            (cnf,) = await rec.wait("PUB", "CNF")
+            assert cnf.values == {"QO": False, "STATUS": "SEND_FAILED"}
+            async with EmbeddedBroker(EmbeddedBrokerConfig(port=port)):
+                await pub.client.wait_connected(timeout_s=15)
+                for attempt in range(2, 40):  # until the subscriber has resubscribed
+                    res.fb("IN").set("IN", attempt)
+                    res.inject("IN.REQ")
+                    try:
+                        (ind,) = await rec.wait("SUB", "IND", timeout_s=0.25)
+                    except AssertionError:
+                        continue
+                    break
+                else:
+                    raise AssertionError("no data through the restarted broker within 10 s")
+                assert ind.values["QO"] is True
+                assert ind.values["RD_1"] >= 2

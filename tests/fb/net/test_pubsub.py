@@ -193,3 +193,38 @@ async def test_stop_closes_the_socket() -> None:
         assert res.fb("SUB").layer is None  # type: ignore[attr-defined]
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.bind(("127.0.0.1", port))
+
+
+async def test_multicast_on_a_named_interface() -> None:
+    """`ip[group:port@127.0.0.1]` publishes and joins on that interface (FORTE's @ syntax)."""
+    async with running_device() as dev:
+        res, rec = new_resource(dev)
+        group = "fbdk[].ip[239.192.0.2:61594@127.0.0.1]"
+        await _pub_sub_pair(res, rec, group, pub_id=group)
+        res.fb("IN1").set("IN", -3)
+        res.inject("IN1.REQ")
+        (ind,) = await rec.wait("SUB", "IND")
+        assert ind.values["RD_1"] == -3
+
+
+async def test_raw_over_udp_carries_text_as_is() -> None:
+    """raw[].ip[]: the datagram is the STRING's bytes, and a foreign datagram arrives as text."""
+    async with running_device() as dev:
+        res, rec = new_resource(dev)
+        comm_fb(res, "SUB", "SUBSCRIBE_1", "raw[].ip[127.0.0.1:0]")
+        res.start()
+        res.inject("SUB.INIT")
+        await rec.wait("SUB", "INITO")
+        port = _subscriber_port(res, "SUB")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.settimeout(2)
+            comm_fb(res, "PUB", "PUBLISH_1", f"raw[].ip[127.0.0.1:{listener.getsockname()[1]}]")
+            res.write_parameter("PUB.SD_1", "'level=3'")
+            res.connect("PUB.INITO", "PUB.REQ")
+            res.inject("PUB.INIT")
+            await rec.wait("PUB", "CNF")
+            assert listener.recv(64) == b"level=3"
+            listener.sendto(b"hello raw", ("127.0.0.1", port))
+            (ind,) = await rec.wait("SUB", "IND")
+        assert ind.values == {"QO": True, "STATUS": "OK", "RD_1": "hello raw"}

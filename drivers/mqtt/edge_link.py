@@ -269,6 +269,8 @@ class EdgeLink:
         self._listeners: list[CommandListener] = []
         self._commands: collections.deque[CommandWrite] = collections.deque()
         self._command_ready = asyncio.Event()
+        self._queue_commands = False
+        """Commands are queued for `receive_command` once it is used or if no listener exists."""
         self._streams: dict[str, _Stream] = {}
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()
@@ -451,7 +453,13 @@ class EdgeLink:
             self._listeners.remove(listener)
 
     async def receive_command(self) -> CommandWrite:
-        """The next NCMD/DCMD write (also delivered to listeners), waiting for one."""
+        """The next NCMD/DCMD write (also delivered to listeners), waiting for one.
+
+        Commands are kept for this call only once it (or `receive_command_nowait`) has been
+        used, or while no listener is registered: the newest `command_queue_size` of them,
+        older ones dropped and counted.
+        """
+        self._queue_commands = True
         while not self._commands:
             self._raise_if_finished()
             self._command_ready.clear()
@@ -460,17 +468,21 @@ class EdgeLink:
 
     def receive_command_nowait(self) -> CommandWrite | None:
         """The next NCMD/DCMD write, or None."""
+        self._queue_commands = True
         return self._commands.popleft() if self._commands else None
 
     async def _pump_commands(self) -> None:
         while True:
             command = await self._node.receive_command()
-            if len(self._commands) >= self._config.command_queue_size:
-                self._commands.popleft()
-                self._counters.commands_dropped += 1
-                _log.warning("edge_link_command_dropped", dropped=self._counters.commands_dropped)
-            self._commands.append(command)
-            self._command_ready.set()
+            if self._queue_commands or not self._listeners:
+                if len(self._commands) >= self._config.command_queue_size:
+                    self._commands.popleft()
+                    self._counters.commands_dropped += 1
+                    _log.warning(
+                        "edge_link_command_dropped", dropped=self._counters.commands_dropped
+                    )
+                self._commands.append(command)
+                self._command_ready.set()
             for listener in self._listeners:
                 try:
                     listener(command)

@@ -344,7 +344,7 @@ def listen_tcp(
     on_accept: AcceptHandler,
     on_data: DataHandler,
     on_closed: ClosedHandler,
-    backlog: int = 16,
+    backlog: int = 64,
 ) -> TcpListener:
     """Listen on `host:port` (port 0: ephemeral, read back from `local_address`)."""
     if not 0 <= port <= 0xFFFF:

@@ -45,6 +45,8 @@ log = structlog.get_logger(__name__)
 _OK = outcome(ComStatus.OK)
 MAX_PENDING_BYTES = 1 << 20
 """A TCP peer whose unfinished message grows past this is cut off (RECV_FAILED)."""
+MAX_SERVER_CLIENTS = 16
+"""Clients one SERVER holds at once; later ones are closed at accept (counted, logged)."""
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -249,6 +251,7 @@ class TcpServerLayer:
         self._buffers: dict[TcpConnection, bytearray] = {}
         self._reply_to: TcpConnection | None = None
         self.malformed = 0
+        self.refused_clients = 0
 
     def open(self) -> LayerOutcome | None:
         loop = _running_loop()
@@ -263,10 +266,20 @@ class TcpServerLayer:
         return _OK
 
     def _accepted(self, conn: TcpConnection) -> None:
+        if len(self._buffers) >= MAX_SERVER_CLIENTS:
+            self.refused_clients += 1
+            log.warning("comm_client_refused", fb=self._ctx.fb_name,
+                        peer=f"{conn.peer[0]}:{conn.peer[1]}", clients=len(self._buffers),
+                        refused=self.refused_clients)
+            conn.close()
+            return
         self._buffers[conn] = bytearray()
 
     def _data(self, conn: TcpConnection, data: bytes) -> None:
-        messages = _take_messages(self._codec, self._buffers.setdefault(conn, bytearray()), data)
+        buffer = self._buffers.get(conn)
+        if buffer is None:  # closed at accept
+            return
+        messages = _take_messages(self._codec, buffer, data)
         if isinstance(messages, LayerOutcome):
             self.malformed += 1
             self._ctx.fail(messages)

@@ -171,3 +171,24 @@ async def test_endless_request_is_cut_off() -> None:
             (ind,) = await srec.wait("SRV", "IND")
         assert ind.values["QO"] is False
         assert ind.values["STATUS"] == "RECV_FAILED"
+
+
+async def test_server_caps_its_clients() -> None:
+    """Past MAX_SERVER_CLIENTS connections the server closes newcomers and counts them."""
+    from fb.net.layers.ip import MAX_SERVER_CLIENTS
+
+    async with running_device("server") as sdev:
+        sres, srec = new_resource(sdev, "S")
+        port = await _server(sres, srec)
+        layer = sres.fb("SRV").layer  # type: ignore[attr-defined]
+        peers = [socket.create_connection(("127.0.0.1", port), timeout=5)
+                 for _ in range(MAX_SERVER_CLIENTS + 2)]
+        try:
+            assert await asyncio.to_thread(peers[-1].recv, 1) == b""  # closed by the server
+            assert layer.refused_clients == 2
+            peers[0].sendall(bytes.fromhex("44000000014400000002"))
+            (ind,) = await srec.wait("SRV", "IND")
+            assert ind.values["RD_2"] == 2
+        finally:
+            for p in peers:
+                p.close()

@@ -31,8 +31,15 @@ from typing import Self
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from drivers.errors import DriverError
-from drivers.mqtt import MqttClient, MqttClientConfig, ReceivedMessage, Subscription, WillConfig
+from drivers.errors import DriverConfigError, DriverError, SecurityError
+from drivers.mqtt import (
+    ClientState,
+    MqttClient,
+    MqttClientConfig,
+    ReceivedMessage,
+    Subscription,
+    WillConfig,
+)
 from drivers.mqtt.sparkplug import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     DataType,
@@ -61,7 +68,14 @@ from testbed.cloud.protocol import (
     TwinDocument,
     sha256_hex,
 )
-from testbed.cloud.telemetry import IngestRecord, IngestValue, Sample, TelemetryDb
+from testbed.cloud.telemetry import (
+    CloudStoreError,
+    IngestOutcome,
+    IngestRecord,
+    IngestValue,
+    Sample,
+    TelemetryDb,
+)
 from testbed.errors import ConfigError, TestbedError
 
 __all__ = ["CloudConfig", "CloudService", "CloudState", "CloudStatistics", "Twin"]
@@ -172,6 +186,7 @@ class CloudService:
         )
         await self._db.__aenter__()
         client = self._client = MqttClient(mqtt)
+        client.add_state_listener(lambda _state: self._signal())
         try:
             await client.__aenter__()
             self._subscription = await client.subscribe(
@@ -211,7 +226,7 @@ class CloudService:
             if client is not None and client.is_connected:
                 try:
                     await self._publish_state(client, online=False)
-                except DriverError as exc:
+                except (DriverError, TimeoutError) as exc:
                     _log.warning("cloud_state_offline_not_sent", error=str(exc))
             for task in self._tasks:
                 task.cancel()
@@ -239,9 +254,22 @@ class CloudService:
         return self._config.host_id
 
     async def wait_connected(self, timeout_s: float | None = None) -> None:
-        """Wait until connected and STATE online was published once."""
+        """Wait until connected and STATE online was published once.
+
+        Raises `ConfigError` when the broker refused the credentials or certificate (the
+        client gave up: retrying cannot fix it) and TimeoutError after `timeout_s`.
+        """
+        client = self._client
         async with asyncio.timeout(timeout_s):
             while self._counts["state_published"] == 0:
+                if client is not None and client.state is ClientState.FAILED:
+                    try:
+                        await client.wait_connected(0)
+                    except (SecurityError, DriverConfigError) as exc:
+                        raise ConfigError(
+                            f"cloud: broker {self._config.mqtt.host}:{self._config.mqtt.port}"
+                            f" refused the connection: {exc}"
+                        ) from exc
                 await self._wait_change()
 
     def _signal(self) -> None:
@@ -276,7 +304,12 @@ class CloudService:
     async def _announce(self, client: MqttClient) -> None:
         seen = 0
         while True:
-            await client.wait_session_change(seen)
+            try:
+                await client.wait_session_change(seen)
+            except DriverError as exc:  # FAILED (refused) or closed: wait_connected reports it
+                _log.error("cloud_connection_given_up", error=str(exc))
+                self._signal()
+                return
             seen = client.session_id
             try:
                 await self._publish_state(client, online=True)
@@ -306,7 +339,7 @@ class CloudService:
                 if record is not None:
                     records.append(record)
             if records:
-                outcome = await self._db.ingest(records)
+                outcome = await self._ingest_with_retry(records)
                 self._counts["messages"] += outcome.messages
                 self._counts["duplicates"] += outcome.duplicates
                 self._counts["values"] += outcome.values
@@ -315,6 +348,19 @@ class CloudService:
             for group_id, edge_node_id in births:
                 await self._resend_desired_if_behind(group_id, edge_node_id)
             self._signal()
+
+    async def _ingest_with_retry(self, records: list[IngestRecord]) -> IngestOutcome:
+        # the broker already has our PUBACKs: a failed write is retried, never dropped
+        failures = 0
+        while True:
+            try:
+                return await self._db.ingest(records)
+            except CloudStoreError as exc:
+                failures += 1
+                self._counts["store_failures"] += 1
+                if failures == 1:
+                    _log.error("cloud_ingest_failed", error=str(exc), messages=len(records))
+                await asyncio.sleep(min(5.0, 0.1 * 2**failures))
 
     def _handle(
         self,
@@ -400,7 +446,7 @@ class CloudService:
         self._last_rebirth[(group_id, edge_node_id)] = now
         try:
             await self.request_rebirth(group_id, edge_node_id)
-        except DriverError as exc:
+        except (DriverError, TestbedError, TimeoutError) as exc:
             _log.warning("cloud_rebirth_not_sent", edge_node_id=edge_node_id, error=str(exc))
 
     # ---- commands -----------------------------------------------------------------------------
@@ -479,7 +525,7 @@ class CloudService:
         if twin.desired.version > twin.reported.version:
             try:
                 await self._push_desired(group_id, edge_node_id, twin.desired)
-            except (DriverError, TestbedError) as exc:
+            except (DriverError, TestbedError, TimeoutError) as exc:
                 _log.warning("cloud_desired_not_sent", edge_node_id=edge_node_id, error=str(exc))
 
     # ---- deployment ---------------------------------------------------------------------------

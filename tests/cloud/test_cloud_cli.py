@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from drivers.mqtt import MosquittoBroker, MqttClient, MqttClientConfig
+from drivers.mqtt import MosquittoBroker, MosquittoConfig, MqttClient, MqttClientConfig
 from drivers.mqtt.sparkplug import decode_host_state, state_topic
 from testbed.cli.cloud import broker_config
+from testbed.cloud import CloudConfig, CloudService
 from testbed.errors import ConfigError
 
 
@@ -48,3 +50,16 @@ async def test_cloud_command_announces_state_and_stops(tmp_path: Path) -> None:
     assert process.returncode == 0
     assert b"messages ingested" in out
     assert (tmp_path / "c.db").exists()
+
+
+@pytest.mark.usefixtures("needs_mosquitto")
+async def test_wrong_password_is_a_clear_config_error(tmp_path: Path) -> None:
+    """A cloud service with a wrong password fails wait_connected with a ConfigError."""
+    users = {"cloud": SecretStr("right")}
+    async with MosquittoBroker(MosquittoConfig(users=users)) as broker:
+        url = f"mqtt://cloud:wrong@127.0.0.1:{broker.port}"
+        config = CloudConfig(mqtt=broker_config(url), host_id="h", db_path=tmp_path / "c.db")
+        async with CloudService(config) as cloud:
+            with pytest.raises(ConfigError, match="refused the connection"):
+                await cloud.wait_connected(10)
+            assert cloud.statistics().connected is False

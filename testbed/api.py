@@ -23,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+import structlog
+
 from testbed.errors import ConfigError, NetworkError, PathError
 from testbed.library import TypeLibrary
 from testbed.runtime.clock import RealClock, VirtualClock
@@ -33,6 +35,8 @@ from testbed.types import ElementaryType, GenericType
 from testbed.types.derived import copy_value
 
 __all__ = ["Application", "FiredEvent", "Network", "Recording", "load"]
+
+log = structlog.get_logger(__name__)
 
 MS = 1_000_000
 _QUIESCENCE_ROUNDS = 10_000
@@ -147,14 +151,22 @@ class Network:
         res.inject(f"{fb.name}.{pin}")
         self.run_until_idle()
 
-    def run_until_idle(self) -> int:
-        """Drain every resource until all queues are empty; returns events processed."""
+    def run_until_idle(self, max_events: int = 50_000_000) -> int:
+        """Drain every resource until all queues are empty; returns events processed.
+
+        Raises NetworkError naming the busy resources when `max_events` is exceeded
+        (an application that loops forever, or on purpose for a very long time).
+        """
         total = 0
         for _ in range(_QUIESCENCE_ROUNDS):
-            processed = sum(r.run_until_idle() for r in self.device.resources.values())
-            total += processed
+            for r in self.device.resources.values():
+                total += r.run_until_idle(max_events=max(1, max_events - total))
             if all(r.idle for r in self.device.resources.values()):
                 return total
+            if total >= max_events:
+                busy = [r.name for r in self.device.resources.values() if not r.idle]
+                raise NetworkError(f"no quiescence after {total} events; still busy: "
+                                   f"{', '.join(busy)}")
         raise NetworkError("network did not reach quiescence")
 
     def read(self, path: str) -> Any:
@@ -272,7 +284,10 @@ def _library(types: Sequence[str | Path], base: Path | None,
     if dirs:
         from testbed.fourdiac.typelib import load_type_dirs
 
-        load_type_dirs(lib, dirs, override=True)
+        report = load_type_dirs(lib, dirs, override=True, on_error="exclude")
+        if report.excluded:
+            log.info("types_excluded", count=len(report.excluded),
+                     types=[e.name for e in report.excluded])
     return lib
 
 

@@ -522,12 +522,14 @@ class Resource:
         steps = range(_SLICE)
         while True:
             if ext:
-                while ext:
-                    thunk = ext.popleft()
-                    try:
-                        thunk()
-                    except Exception as exc:  # an FB's external work failed: report, go on
-                        self._fault(exc, thunk)
+                # one external entry per round, then its consequences: each external
+                # stimulus (a datagram, a timer, an inference result) runs to completion
+                # before the next one overwrites the outputs it published
+                thunk = ext.popleft()
+                try:
+                    thunk()
+                except Exception as exc:  # an FB's external work failed: report, go on
+                    self._fault(exc, thunk)
                 if self._room is not None:
                     self._room.set()
             if q is not self._queue:  # an FB was deleted and the queue rebuilt

@@ -6,6 +6,9 @@
   exception, stored before it is sent (CNF with QO once it is durable).
 * `CLOUD_COMMAND_n`: DCMD writes of the metrics named in NAMES on device DEVICE become IND
   events carrying the written values in RD_1..RD_n (metrics not written keep their value).
+  The device is declared with those metrics, typed from the inputs RD_i feed (Double when
+  RD_i is unconnected at INIT). A device already declared by another FB of the same link is
+  shared as it was declared.
 * `CLOUD_TWIN`: IND with the desired properties (JSON) and version whenever the cloud changes
   them; REQ reports REPORTED (a JSON object) as the twin's reported properties.
 

@@ -8,6 +8,8 @@ Figures (same run, same broker: mosquitto when installed, else the embedded amqt
   so appends share commits (group commit). Baseline: raw paho (its own network thread, no
   persistence) publishing the same number of QoS 1 messages of the same size with the same
   in-flight window, until the last PUBACK.
+* `mqtt/client_qos1_msgs_per_s`: the project's `MqttClient` alone (no store, no Sparkplug)
+  against the same baseline, to show how much of the gap is the client itself.
 * `mqtt/e2e_latency_p50_ms`, `mqtt/e2e_latency_p99_ms`: from `report()` on the edge to the
   decoded DDATA at a host subscriber (store commit, forwarding, broker, decode), at a steady
   rate.
@@ -85,12 +87,16 @@ async def _bench(messages: int, latency_s: float) -> list[Figure]:
         with tempfile.TemporaryDirectory() as tmp:
             persisted, size = await _persisted_rate(port, Path(tmp) / "rate.db", messages)
             raw = await asyncio.to_thread(_raw_paho_rate, port, messages, size)
+            client_rate = await _client_rate(port, messages, size)
             p50, p99, count = await _latency(port, Path(tmp) / "latency.db", latency_s)
     batched, rbe, json_bytes = await _bytes_per_value()
     note = f"broker {broker_name}; {messages} messages of {size} B, window {_WINDOW}"
     return [
         Figure("mqtt", "persisted_qos1_msgs_per_s", persisted, "1/s",
                "raw paho QoS 1, no persistence", raw, note),
+        Figure("mqtt", "client_qos1_msgs_per_s", client_rate, "1/s",
+               "raw paho QoS 1, no persistence", raw,
+               "drivers.mqtt.MqttClient alone (no store, no Sparkplug): where the gap is"),
         Figure("mqtt", "e2e_latency_p50_ms", p50, "ms", note=f"{count} DDATA at 200/s"),
         Figure("mqtt", "e2e_latency_p99_ms", p99, "ms",
                note=f"{count} DDATA at 200/s, report() to host decode, {broker_name}"),
@@ -155,6 +161,20 @@ async def _sample_ddata() -> bytes:
     assert message is not None
     await node.publish_data(message, 123_456)
     return sent[-1].payload
+
+
+async def _client_rate(port: int, messages: int, size: int) -> float:
+    """QoS 1 messages per second through the project's MqttClient, no store, no Sparkplug."""
+    async with MqttClient(MqttClientConfig(port=port, max_inflight=_WINDOW)) as client:
+        await client.wait_connected()
+        payload = bytes(size)
+        topic = f"spBv1.0/{_GROUP}/DDATA/client/{_DEVICE}"
+        pending: list[asyncio.Future[None]] = []
+        start = time.perf_counter()
+        for _ in range(messages):
+            pending.append((await client.publish(topic, payload, qos=1)).acked)
+        await asyncio.gather(*pending)
+        return messages / (time.perf_counter() - start)
 
 
 def _raw_paho_rate(port: int, messages: int, size: int) -> float:

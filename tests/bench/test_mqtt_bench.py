@@ -10,6 +10,7 @@ def test_mqtt_bench_reports_every_figure() -> None:
     figures = {f.figure: f for f in run_mqtt_bench(messages=500, latency_s=0.5)}
     assert set(figures) == {
         "persisted_qos1_msgs_per_s",
+        "client_qos1_msgs_per_s",
         "e2e_latency_p50_ms",
         "e2e_latency_p99_ms",
         "bytes_per_value_sparkplug_batched",

@@ -590,6 +590,7 @@ class EdgeLink:
 
     async def _reset_streams(self) -> None:
         self._streams = {}
+        self._decoded.clear()  # drop entries of messages the store overflowed or expired
         for name in await self._store.pending_by_stream():
             stream = self._streams.get(name)
             if stream is None:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import structlog
 
 from fb.io.pool import IoLease, pool_for
+from testbed.runtime.instance import attr_name
 from testbed.runtime.resource import Resource
 from testbed.runtime.service import ServiceFB
 from testbed.types import ElementaryType
@@ -64,6 +65,7 @@ class IoFB(ServiceFB):
         self._bad = 0
         self._busy = 0
         self._stale = 0
+        self._rd_attrs = tuple(attr_name(f"RD_{i}") for i in range(1, self.N_RD + 1))
 
     # -- lease and generations --------------------------------------------------------
 
@@ -163,9 +165,14 @@ class IoFB(ServiceFB):
         else:
             self._bad += 1
         if values is not None:
-            for index, value in enumerate(values, start=1):
-                pin = f"RD_{index}"
-                self.set(pin, convert_for(self, pin, value))
+            if self.__dict__.get("_anytype"):
+                for index, value in enumerate(values, start=1):
+                    pin = f"RD_{index}"
+                    self.set(pin, convert_for(self, pin, value))
+            else:  # no RD is typed by a connection: values go out as they came
+                for attr, value in zip(self._rd_attrs, values, strict=False):
+                    if value is not None:
+                        setattr(self, attr, value)
         self.QO = ok
         self.STATUS = status
         self._fire_data_event()

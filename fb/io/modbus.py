@@ -6,14 +6,16 @@ register, single or ranges, e.g. `i0..3,h10` (4 + 1 = 5 values). Values are raw:
 for bits, the 16-bit register as an unsigned number (converted to the type the RD pin is
 connected to). Reads are coalesced into the fewest requests (<= 125 registers each).
 
-READ/WRITE share one connection per device through the device's `IoPool`; a POLL FB owns
-its own session, which polls on absolute deadlines every INTERVAL and fires IND per
-cycle. Device faults become quality: QO=FALSE with STATUS `TIMEOUT`, `NOT_CONNECTED`,
+READ, WRITE and POLL share one connection per device through the device's `IoPool`; a
+POLL FB runs its own job there, polling on absolute deadlines every INTERVAL, and fires
+IND per cycle. Device faults become quality: QO=FALSE with STATUS `TIMEOUT`, `NOT_CONNECTED`,
 `PROTOCOL_ERROR` or the Modbus exception name (`ILLEGAL_DATA_ADDRESS`, ...).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,11 +30,8 @@ from drivers.modbus import (
     ModbusExceptionResponse,
     ModbusPoint,
     ModbusTable,
-    PointQuality,
-    PointSample,
     PollPlan,
     build_poll_plan,
-    decode_point,
     parse_forte_modbus_id,
 )
 from fb.io.base import STATUS_INVALID_ID, STATUS_OK, IoFB
@@ -42,13 +41,16 @@ from testbed.model import ServiceFBType
 
 __all__ = [
     "ModbusTarget",
+    "RawRead",
     "modbus_poll_type",
     "modbus_read_type",
     "modbus_session",
     "modbus_status",
     "modbus_write_type",
     "parse_modbus_target",
+    "raw_reads",
     "read_plan",
+    "read_values",
     "write_groups",
 ]
 
@@ -165,15 +167,39 @@ async def modbus_session(lease: IoLease, target: ModbusTarget) -> ModbusClientSe
     return session
 
 
-async def read_values(session: ModbusClientSession, plan: PollPlan,
-                      target: ModbusTarget) -> tuple[object, ...]:
-    """Run the plan once and return the values in the target's address order."""
-    by_name: dict[str, object] = {}
+@dataclass(frozen=True, slots=True)
+class RawRead:
+    """One coalesced read request and where its units go: (value index, offset)."""
+
+    table: ModbusTable
+    address: int
+    count: int
+    picks: tuple[tuple[int, int], ...]
+
+
+def raw_reads(target: ModbusTarget) -> tuple[RawRead, ...]:
+    """The target's addresses as coalesced requests (<= 125 registers / 2000 bits each)."""
+    plan = read_plan(target)
+    reads = []
     for request in plan.requests:
-        units = await session.read_raw(request.table, request.address, request.count)
-        for point in request.points:
-            by_name[point.name] = decode_point(point, units[request.slice_for(point)])
-    return tuple(by_name[point_name(t, a)] for t, a in target.addresses)
+        picks = tuple(
+            (index, address - request.address)
+            for index, (table, address) in enumerate(target.addresses)
+            if table is request.table and request.address <= address < request.end
+        )
+        reads.append(RawRead(request.table, request.address, request.count, picks))
+    return tuple(reads)
+
+
+async def read_values(session: ModbusClientSession, reads: Sequence[RawRead],
+                      count: int) -> tuple[object, ...]:
+    """Run the reads once: raw units (BOOL bits, unsigned registers) in address order."""
+    values: list[object] = [None] * count
+    for read in reads:
+        units = await session.read_raw(read.table, read.address, read.count)
+        for index, offset in read.picks:
+            values[index] = units[offset]
+    return tuple(values)
 
 
 class ModbusFB(IoFB):
@@ -189,7 +215,7 @@ class ModbusFB(IoFB):
             self._target = parse_modbus_target(
                 str(self.DEVICE or ""), str(self.ADDR or ""), count=self.N_RD or self.N_SD,
                 sending=self.SENDING)
-            self._plan = read_plan(self._target) if not self.SENDING else None
+            self._reads = raw_reads(self._target) if not self.SENDING else ()
         except DriverConfigError as exc:
             log.warning("io_invalid_config", fb=self.label, error=str(exc))
             self._init_done(False, f"{STATUS_INVALID_ID}: {exc}")
@@ -222,10 +248,9 @@ class _ReadFB(ModbusFB):
             self._spawn(self._read_job, "read")
 
     async def _read_job(self, lease: IoLease, generation: int) -> None:
-        assert self._plan is not None
         try:
             session = await modbus_session(lease, self._target)
-            values = await read_values(session, self._plan, self._target)
+            values = await read_values(session, self._reads, self.N_RD)
         except DriverError as exc:
             status = modbus_status(exc)
             self._post_current(generation, lambda: self._finish(False, status, None))
@@ -261,7 +286,12 @@ class _WriteFB(ModbusFB):
 
 
 class _PollFB(ModbusFB):
-    """Owns a polling session; IND with RD_1..RD_n (and quality) every cycle."""
+    """Polls on absolute deadlines in a pool job; IND with RD_1..RD_n (and quality) per cycle.
+
+    The device connection is the shared one (reconnects are the session's); the values are
+    the raw units sliced out of the coalesced responses, so a cycle costs little more than
+    its requests. After a failed cycle the next one waits at least `_RETRY_S`.
+    """
 
     def _fire_data_event(self) -> None:
         self.emit_IND()
@@ -271,39 +301,40 @@ class _PollFB(ModbusFB):
         self._interval_s = interval_s if interval_s > 0 else 1.0
 
     async def _init_job(self, lease: IoLease, generation: int) -> None:
-        points = self._target.points(writable=False)
-        config = self._target.device_config(points, poll_interval_s=self._interval_s)
-        names = tuple(point_name(t, a) for t, a in self._target.addresses)
-
-        def samples(batch: tuple[PointSample, ...]) -> None:
-            self._post_current(generation, lambda: self._polled(batch, names))
-
-        key = ("modbus-poll", id(self), generation)
         try:
-            await lease.session(key, lambda: ModbusClientSession(config, on_samples=samples))
+            session = await modbus_session(lease, self._target)
         except DriverError as exc:
             status = modbus_status(exc)
             log.warning("io_modbus_init_failed", fb=self.label, error=str(exc))
             self._post_current(generation, lambda: self._init_done(False, status))
             return
         self._post_current(generation, lambda: self._init_done(True, STATUS_OK))
+        await self._poll(session, generation)
 
-    def _polled(self, batch: tuple[PointSample, ...], names: tuple[str, ...]) -> None:
-        by_name = {sample.name: sample for sample in batch}
-        bad = next((s for s in batch if not s.good), None)
-        values = tuple(by_name[n].value if n in by_name else None for n in names)
-        if bad is None:
-            self._answer(True, STATUS_OK, values)
-        else:
-            self._answer(False, _QUALITY_STATUS[bad.quality], values)
+    async def _poll(self, session: ModbusClientSession, generation: int) -> None:
+        loop = asyncio.get_running_loop()
+        interval_s = self._interval_s
+        reads, count = self._reads, self.N_RD
+        next_cycle = loop.time()
+        while True:
+            try:
+                values = await read_values(session, reads, count)
+            except DriverError as exc:
+                status = modbus_status(exc)
+                self._post_current(generation,
+                                   functools.partial(self._answer, False, status, None))
+                next_cycle = max(next_cycle + interval_s, loop.time() + _RETRY_S)
+            else:
+                self._post_current(generation,
+                                   functools.partial(self._answer, True, STATUS_OK, values))
+                next_cycle += interval_s
+                now = loop.time()
+                if next_cycle <= now:  # overran: skip the missed cycles, keep the phase
+                    next_cycle += ((now - next_cycle) // interval_s + 1) * interval_s
+            await asyncio.sleep(max(0.0, next_cycle - loop.time()))
 
 
-_QUALITY_STATUS = {
-    PointQuality.GOOD: STATUS_OK,
-    PointQuality.PROTOCOL_ERROR: "PROTOCOL_ERROR",
-    PointQuality.TIMEOUT: "TIMEOUT",
-    PointQuality.NOT_CONNECTED: "NOT_CONNECTED",
-}
+_RETRY_S = 0.05
 
 
 # -- type families ----------------------------------------------------------------------

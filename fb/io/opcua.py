@@ -234,9 +234,9 @@ class _SubscribeFB(OpcUaFB):
 
     async def _init_job(self, lease: IoLease, generation: int) -> None:
         interval_ms = self._interval_ms
+        # sampling interval 0: the server reports every change (exception-based)
         config = OpcUaSubscriptionConfig(publishing_interval_ms=interval_ms,
-                                         sampling_interval_ms=0.0 if interval_ms < 10 else None,
-                                         queue_capacity=1024)
+                                         sampling_interval_ms=0.0, queue_capacity=1024)
         try:
             session = await opcua_session(lease, self._ep)
             subscription = await session.subscribe(self._addrs, config)

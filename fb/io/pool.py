@@ -4,20 +4,21 @@ Ownership, top to bottom:
 
 - A device (or a resource without a device) has at most one `IoPool`, found with
   `pool_for(scope)` (a weak map, so the pool goes when the device goes).
-- The pool runs one I/O thread while any FB holds a lease on it. That thread runs its own
-  event loop, and one `asyncio.TaskGroup` inside it owns every task: the per-FB jobs
-  (reads, writes, subscription pumps) and one owner task per driver session.
+- The pool runs while any FB holds a lease on it: one supervising task with one
+  `asyncio.TaskGroup` that owns every task: the per-FB jobs (reads, writes, polls,
+  subscription pumps) and one owner task per driver session. The supervising task runs
+  on the device's event loop when the lease is taken inside it (the normal case), or on
+  its own loop in an I/O thread when there is none (synchronous virtual-clock use).
 - Driver sessions (`OpcUaClientSession`, `ModbusClientSession`) are shared per endpoint
   (same key, same session, reference counted) or private to one FB (a Modbus poll plan).
   Each is opened and closed inside its owner task, as the drivers require.
 - An FB holds an `IoLease`. `lease.spawn(coro)` runs a job in the pool's TaskGroup;
   `lease.close()` (INIT-, `on_resource_stop`, deletion) cancels the FB's jobs, drops its
-  session references and, for the last lease, stops the thread: the TaskGroup is
-  cancelled, sessions close under their own deadlines, the thread ends.
+  session references and, for the last lease, stops the pool: jobs are cancelled,
+  sessions close under their own deadlines, the TaskGroup and its supervisor end.
 
 FB logic never awaits: jobs report back with `fb.post(...)` (the resource's external
-queue, thread-safe). A separate thread (not the resource's loop) keeps this working
-when FB networks run on the virtual clock with no event loop at all.
+queue, thread-safe), so jobs never touch FB state whichever loop they run on.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class IoPoolStatistics:
     sessions: int
     jobs_started: int
     jobs_failed: int
-    threads_started: int
+    generations_started: int
 
 
 @dataclass(slots=True)
@@ -66,22 +67,44 @@ class _SessionSlot:
 
 
 class _Runner:
-    """One I/O thread with its loop and TaskGroup (one generation of a pool)."""
+    """One generation of a pool: a loop, its TaskGroup and the pool's sessions.
 
-    def __init__(self, name: str) -> None:
+    Thread mode (no running loop to join, e.g. a virtual-clock network driven by
+    synchronous calls) runs its own loop in an I/O thread. Loop mode joins the running
+    loop of the device that leased it, as one supervising task held here, so data does
+    not cross threads (a hop and a GIL hand-over per event).
+    """
+
+    def __init__(self, name: str, loop: asyncio.AbstractEventLoop | None) -> None:
         self.name = name
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop: asyncio.AbstractEventLoop | None = loop
         self._started = threading.Event()
+        self._finished = threading.Event()
         self._stop: asyncio.Event | None = None
         self._group: asyncio.TaskGroup | None = None
         self.sessions: dict[Hashable, _SessionSlot] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.owners: set[asyncio.Task[None]] = set()
-        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self.thread: threading.Thread | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        if self.loop is not None:
+            # the supervising task of loop mode; it ends when `stop()` is called
+            self._task = self.loop.create_task(self._amain(), name=self.name)
+            return
+        self.thread = threading.Thread(target=self._main, name=self.name, daemon=True)
         self.thread.start()
         self._started.wait()
+
+    @property
+    def alive(self) -> bool:
+        """True until the TaskGroup has closed."""
+        return not self._finished.is_set()
+
+    def wait_finished(self, timeout_s: float) -> bool:
+        """Block until the TaskGroup has closed (from another thread in loop mode)."""
+        return self._finished.wait(timeout_s)
 
     def _main(self) -> None:
         asyncio.run(self._amain())
@@ -105,12 +128,15 @@ class _Runner:
                     _, late = await asyncio.wait(owners, timeout=_STOP_TIMEOUT_S)
                     for task in late:
                         task.cancel()
-        except BaseException as exc:  # the thread's last words: log, never lose them
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the pool's last words: log, never lose them
             log.error("io_pool_failed", pool=self.name, error=f"{type(exc).__name__}: {exc}")
         finally:
             self._group = None
             self._started.set()
-            log.debug("io_pool_thread_ended", pool=self.name)
+            self._finished.set()
+            log.debug("io_pool_ended", pool=self.name)
 
     def call(self, fn: Callable[[], None]) -> None:
         """Run `fn` on the I/O loop (thread-safe)."""
@@ -133,7 +159,7 @@ class _Runner:
         return task
 
     def stop(self) -> None:
-        """Ask the thread to cancel everything and end (thread-safe, returns at once)."""
+        """Ask the pool to cancel everything and end (thread-safe, returns at once)."""
 
         def set_stop() -> None:
             if self._stop is not None:
@@ -154,16 +180,24 @@ class IoPool:
         self._ids = itertools.count(1)
         self._jobs_started = 0
         self._jobs_failed = 0
-        self._threads_started = 0
+        self._generations_started = 0
 
     def lease(self, owner: str) -> IoLease:
-        """A lease for one FB; starts the I/O thread if none runs."""
+        """A lease for one FB; starts the pool if it does not run.
+
+        Called from a running event loop (a resource task), the pool joins that loop;
+        otherwise it runs its own loop in an I/O thread.
+        """
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
         with self._lock:
             if self._runner is None:
-                runner = _Runner(f"{self.name}-io-{next(self._ids)}")
+                runner = _Runner(f"{self.name}-io-{next(self._ids)}", loop)
                 runner.start()
                 self._runner = runner
-                self._threads_started += 1
+                self._generations_started += 1
                 log.debug("io_pool_started", pool=self.name, thread=runner.name)
             self._leases += 1
             return IoLease(self, self._runner, owner)
@@ -173,17 +207,23 @@ class IoPool:
             self._leases -= 1
             if self._leases == 0 and self._runner is runner:
                 self._runner = None
-                self._old_runners = [r for r in self._old_runners if r.thread.is_alive()]
+                self._old_runners = [r for r in self._old_runners if r.alive]
                 self._old_runners.append(runner)
                 runner.stop()
 
     def wait_stopped(self, timeout_s: float = _STOP_TIMEOUT_S) -> bool:
-        """Block until every I/O thread that was asked to stop has ended (tests, CLI exit)."""
+        """Block until every generation asked to stop has closed (tests, CLI exit).
+
+        In loop mode call it from another thread (`asyncio.to_thread`): the loop must
+        keep running for the pool to close.
+        """
         with self._lock:
             runners = list(self._old_runners)
         for runner in runners:
-            runner.thread.join(timeout_s)
-        return not any(r.thread.is_alive() for r in runners)
+            runner.wait_finished(timeout_s)
+            if runner.thread is not None:
+                runner.thread.join(timeout_s)
+        return not any(r.alive for r in runners)
 
     @property
     def running(self) -> bool:
@@ -199,7 +239,7 @@ class IoPool:
             sessions=len(runner.sessions) if runner is not None else 0,
             jobs_started=self._jobs_started,
             jobs_failed=self._jobs_failed,
-            threads_started=self._threads_started,
+            generations_started=self._generations_started,
         )
 
     def _job_started(self) -> None:

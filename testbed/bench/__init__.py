@@ -31,7 +31,20 @@ def run_bench(name: str, args: argparse.Namespace) -> int:
         from testbed.bench.mqtt import run_mqtt_bench
 
         figures = run_mqtt_bench(getattr(args, "messages", 20_000))
+    elif name in ("opcua", "modbus", "loop"):
+        figures = _run_field_bench(name, args)
     else:
         raise SystemExit(f"unknown benchmark {name!r}")
     print_figures(figures)
     return 0
+
+
+def _run_field_bench(name: str, args: argparse.Namespace) -> list[Figure]:
+    from testbed.bench.field import run_loop_bench, run_modbus_bench, run_opcua_bench
+
+    seconds = float(getattr(args, "seconds", 10.0))
+    if name == "opcua":
+        return run_opcua_bench(int(getattr(args, "nodes", 100)), seconds / 2)
+    if name == "modbus":
+        return run_modbus_bench(seconds / 2)
+    return run_loop_bench(seconds)

@@ -7,33 +7,27 @@ a SUBSCRIBE), as FORTE does. A CLIENT without read addresses fires CNF once its 
 done; a PUBLISH only writes.
 Values are raw (BOOL bits, unsigned 16-bit registers), converted to the RD types.
 
-The connection comes from the device's `IoPool` (`fb.io.pool`): shared per device for
-writes and one-shot reads, private to the FB for polling; tasks end in `close()`.
+The connection comes from the device's `IoPool` (`fb.io.pool`), shared per device with
+the MODBUS_* FBs; the poll loop is a pool job and ends in `close()`.
 Device faults arrive as QO=FALSE: STATUS `RECV_FAILED` / `SEND_FAILED` (the Modbus
 exception name or TIMEOUT/NOT_CONNECTED is logged as the detail).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import structlog
 
 from drivers.errors import DriverConfigError, DriverError
-from drivers.modbus import (
-    ForteModbusId,
-    ModbusClientSession,
-    ModbusTable,
-    PointSample,
-    parse_forte_modbus_id,
-)
+from drivers.modbus import ForteModbusId, ModbusTable, parse_forte_modbus_id
 from fb.io.base import convert_value
 from fb.io.modbus import (
     ModbusTarget,
     modbus_session,
     modbus_status,
-    point_name,
-    read_plan,
+    raw_reads,
     read_values,
     write_groups,
 )
@@ -53,6 +47,9 @@ from testbed.fourdiac.comm_id import CommId
 __all__ = ["ModbusLayer", "create_layer"]
 
 log = structlog.get_logger(__name__)
+
+_RETRY_S = 0.05
+"""After a failed poll cycle the next one waits at least this long."""
 
 
 def create_layer(comm_id: CommId, ctx: LayerContext) -> CommLayer:
@@ -101,7 +98,7 @@ class ModbusLayer:
         self._reads = reads
         self._sends = sends
         self._ctx = ctx
-        self._plan = read_plan(reads) if reads.addresses else None
+        self._raw = raw_reads(reads) if reads.addresses else ()
         self._polling = forte_id.poll_interval_ms > 0 and bool(reads.addresses) and \
             ctx.role.receives
         self._lease: IoLease | None = None
@@ -162,40 +159,40 @@ class ModbusLayer:
             return
         if self._ctx.role is not Role.CLIENT or self._polling:
             return
-        if self._plan is None:
+        if not self._raw:
             self._ctx.deliver(())
             return
         try:
-            values = await read_values(session, self._plan, self._reads)
+            values = await read_values(session, self._raw, len(self._ctx.rd_types))
         except DriverError as exc:
             self._ctx.fail(outcome(ComStatus.RECV_FAILED, f"{modbus_status(exc)}: {exc}"))
             return
         self._ctx.deliver(self._typed(values))
 
     async def _poll(self) -> None:
-        reads = self._reads
-        points = reads.points(writable=False)
-        config = reads.device_config(points, poll_interval_s=self._id.poll_interval_ms / 1000)
-        names = tuple(point_name(t, a) for t, a in reads.addresses)
-
-        def samples(batch: tuple[PointSample, ...]) -> None:
-            bad = next((s for s in batch if not s.good), None)
-            if bad is not None:
-                self._ctx.fail(outcome(ComStatus.RECV_FAILED, bad.quality.value))
-                return
-            by_name = {s.name: s.value for s in batch}
-            self._ctx.deliver(self._typed([by_name.get(n) for n in names]))
-
-        key = ("modbus-layer-poll", id(self))
         try:
-            await self._require_lease().session(
-                key, lambda: ModbusClientSession(config, on_samples=samples))
-            if self._sends.addresses:
-                await modbus_session(self._require_lease(), self._sends)
+            session = await modbus_session(self._require_lease(), self._device())
         except DriverError as exc:
             self._ctx.opened(outcome(ComStatus.NO_SOCKET, f"{modbus_status(exc)}: {exc}"))
             return
         self._ctx.opened(outcome(ComStatus.OK))
+        loop = asyncio.get_running_loop()
+        interval_s = self._id.poll_interval_ms / 1000
+        count = len(self._ctx.rd_types)
+        next_cycle = loop.time()
+        while True:
+            try:
+                values = await read_values(session, self._raw, count)
+            except DriverError as exc:
+                self._ctx.fail(outcome(ComStatus.RECV_FAILED, f"{modbus_status(exc)}: {exc}"))
+                next_cycle = max(next_cycle + interval_s, loop.time() + _RETRY_S)
+            else:
+                self._ctx.deliver(self._typed(values))
+                next_cycle += interval_s
+                now = loop.time()
+                if next_cycle <= now:  # overran: skip the missed cycles, keep the phase
+                    next_cycle += ((now - next_cycle) // interval_s + 1) * interval_s
+            await asyncio.sleep(max(0.0, next_cycle - loop.time()))
 
     def _typed(self, values: Sequence[object]) -> tuple[object, ...]:
         types = self._ctx.rd_types

@@ -270,3 +270,21 @@ async def test_port_taken_without_fallback_is_a_clear_error() -> None:
         moving = taken.model_copy(update={"fallback_to_free_port": True})
         async with pump_plc(moving) as second:
             assert second.modbus_port != first.modbus_port
+
+
+async def test_conveyor_coil_and_tank_node_commands_reach_their_models() -> None:
+    """Other plants: a Modbus coil stops the conveyor belt; an OPC UA write moves the tank valve."""
+    conveyor = SimulatedPlc.from_profile_file(default_profile_path("conveyor"), LOOPBACK)
+    tank = SimulatedPlc.from_profile_file(default_profile_path("tank"), LOOPBACK)
+    async with conveyor, tank:
+        coil = ModbusDeviceConfig(port=conveyor.modbus_port, unit_id=2, points=(
+            ModbusPoint(name="belt_run", table="coil", address=0, writable=True),))
+        async with ModbusClientSession(coil, poll=False) as session:
+            await session.write("belt_run", False)
+            await conveyor.wait_scans(3)
+            assert await session.read("belt_run") is False
+        assert conveyor.model.input_value("belt_run") is False
+        async with OpcUaClientSession(opcua_config(tank)) as ua_session:
+            await ua_session.write({tank.node_id("Plant/Tank1/InflowValve/Command"): 0.25})
+        await tank.wait_scans(3)
+        assert tank.model.input_value("inflow_valve_opening") == 0.25

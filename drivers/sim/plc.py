@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import math
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,8 @@ __all__ = [
 _log = structlog.get_logger(__name__)
 
 DEFAULT_OPCUA_PORT = 4840
+_RESTART_RETRY_S = 1.0
+"""After an outage, a server that cannot listen again is retried this often."""
 _MAX_STEPS_PER_SCAN = 10_000
 """A scan never takes more model steps than this (a long stall is skipped, not replayed)."""
 _PROFILES_DIR = Path(__file__).resolve().parents[2] / "configs" / "profiles"
@@ -117,6 +120,8 @@ class PlcStatistics:
     method_calls: int
     encode_errors: int
     """Values that did not fit their Modbus register (skipped, logged once per point)."""
+    restart_failures: int
+    """Attempts to listen again after an outage that failed (retried every second)."""
     opcua_port: int
     modbus_port: int
 
@@ -169,6 +174,8 @@ class SimulatedPlc:
         self._encode_errors = 0
         self._bad_points: set[str] = set()
         self._commands_dirty = True
+        self._restart_failures = 0
+        self._retry_at_s = -math.inf
 
     @classmethod
     def from_profile_file(
@@ -343,6 +350,7 @@ class SimulatedPlc:
             opcua_commands=self._opcua_commands,
             method_calls=self._method_calls,
             encode_errors=self._encode_errors,
+            restart_failures=self._restart_failures,
             opcua_port=self._opcua_port,
             modbus_port=self._modbus_port,
         )
@@ -385,6 +393,10 @@ class SimulatedPlc:
             namespace_uri=self._profile.opcua.namespace_uri,
             publish_current_time=False,
         )
+        if fallback and port != 0 and not _port_free(self._config.host, port):
+            # asking asyncua to bind a taken port logs a traceback: check first
+            _log.warning("plc_opcua_port_taken", wanted=port, fallback="free port")
+            return await self._open_opcua(0, fallback=False)
         server = OpcUaServer(config, self._address_space, method_handlers=handlers)
         try:
             await server.start()
@@ -462,7 +474,16 @@ class SimulatedPlc:
             _log.warning("plc_comm_outage_started", model_time_s=state.time_s)
             await self._stop_servers()
         elif not state.comm_outage and self._in_outage:
-            await self._start_servers(first=False)
+            if self._clock.now_s() < self._retry_at_s:
+                return
+            try:
+                await self._start_servers(first=False)
+            except DriverError as exc:  # e.g. someone took the port meanwhile: try again
+                await self._stop_servers()
+                self._restart_failures += 1
+                self._retry_at_s = self._clock.now_s() + _RESTART_RETRY_S
+                _log.warning("plc_restart_failed", error=str(exc), retry_in_s=_RESTART_RETRY_S)
+                return
             self._in_outage = False
             _log.info("plc_comm_outage_ended", model_time_s=state.time_s)
 
@@ -592,3 +613,13 @@ def _opcua_value(value: ScalarValue, data_type: str) -> object:
         return float(value)
     return int(value)
 
+
+def _port_free(host: str, port: int) -> bool:
+    """True when a TCP listener could bind `host:port` now (as asyncio would, reuse on)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True

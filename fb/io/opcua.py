@@ -29,7 +29,7 @@ from drivers.opcua import (
     parse_address,
 )
 from drivers.opcua.errors import OpcUaSecurityError, OpcUaStatusError
-from fb.io.base import STATUS_INVALID_ID, STATUS_OK, IoFB
+from fb.io.base import STATUS_INVALID_ID, STATUS_OK, IoFB, convert_for
 from fb.io.pool import IoLease
 from testbed.fbdef import interface
 from testbed.model import ServiceFBType
@@ -263,14 +263,24 @@ class _SubscribeFB(OpcUaFB):
 
     def _notified(self, batch: tuple[DataValueResult, ...],
                   index: dict[NodeAddress, int]) -> None:
+        typed = bool(self.__dict__.get("_anytype"))
         for result in batch:
             position = index.get(result.address)
             if position is None:
                 continue
-            values: list[object] = [None] * self.N_RD
-            values[position] = result.value if result.good else None
-            status = STATUS_OK if result.good else result.quality.status_name
-            self._answer(result.good, status, tuple(values))
+            if result.good:
+                value = result.value
+                if typed:
+                    value = convert_for(self, f"RD_{position + 1}", value)
+                setattr(self, self._rd_attrs[position], value)
+                self._good += 1
+                self.QO = True
+                self.STATUS = STATUS_OK
+            else:  # the RD keeps its last good value
+                self._bad += 1
+                self.QO = False
+                self.STATUS = result.quality.status_name
+            self.emit_IND()
 
 
 # -- type families ----------------------------------------------------------------------

@@ -329,8 +329,10 @@ class _PollFB(ModbusFB):
                                    functools.partial(self._answer, True, STATUS_OK, values))
                 next_cycle += interval_s
                 now = loop.time()
-                if next_cycle <= now:  # overran: skip the missed cycles, keep the phase
-                    next_cycle += ((now - next_cycle) // interval_s + 1) * interval_s
+                if next_cycle <= now:
+                    # overran (the device is slower than INTERVAL): poll again at once,
+                    # re-phased; a sub-millisecond timer would cost a whole epoll tick
+                    next_cycle = now
             await asyncio.sleep(max(0.0, next_cycle - loop.time()))
 
 

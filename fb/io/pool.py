@@ -225,9 +225,25 @@ class IoPool:
                 runner.thread.join(timeout_s)
         return not any(r.alive for r in runners)
 
+    async def wait_closed(self, timeout_s: float = _STOP_TIMEOUT_S) -> bool:
+        """Await the end of every generation asked to stop (for a device's shutdown path).
+
+        A device should await this after its resources stopped and before its event loop
+        ends, so sessions finish closing instead of being cancelled by the loop's end.
+        """
+        with self._lock:
+            runners = list(self._old_runners)
+        tasks = [r._task for r in runners if r._task is not None and not r._task.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
+        threads = [r for r in runners if r.thread is not None and r.alive]
+        for runner in threads:
+            await asyncio.to_thread(runner.wait_finished, timeout_s)
+        return not any(r.alive for r in runners)
+
     @property
     def running(self) -> bool:
-        """True while an I/O thread serves leases."""
+        """True while the pool serves leases."""
         return self._runner is not None
 
     def statistics(self) -> IoPoolStatistics:

@@ -194,7 +194,7 @@ async def _run_device(device: Device, body: Callable[[], Coroutine[Any, Any, Non
             device.shutdown("bench done")
     from fb.io import pool_for
 
-    await asyncio.to_thread(pool_for(device).wait_stopped, 10.0)
+    await pool_for(device).wait_closed(10.0)
 
 
 async def _wait_count(counter: BENCH_COUNT, count: int, timeout_s: float, what: str) -> None:

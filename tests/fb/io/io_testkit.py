@@ -79,7 +79,7 @@ async def running_device(name: str = "io") -> AsyncIterator[Device]:
             yield device
         finally:
             device.shutdown("test over")
-    stopped = await asyncio.to_thread(pool_for(device).wait_stopped, 10.0)
+    stopped = await pool_for(device).wait_closed(10.0)
     assert stopped, "the I/O pool thread did not end"
     assert not pool_for(device).running
 

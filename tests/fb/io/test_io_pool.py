@@ -58,7 +58,7 @@ async def test_loop_mode_shares_one_session_and_closes_it_with_the_last_lease() 
     await asyncio.sleep(0.01)
     assert FakeSession.closed == 0
     second.close()
-    assert await asyncio.to_thread(pool.wait_stopped, 5.0)
+    assert await pool.wait_closed(5.0)
     assert FakeSession.closed == 1
     assert not pool.running
 

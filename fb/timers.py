@@ -125,7 +125,8 @@ class E_TRAIN(_TimedFB):
                           outputs="CV:UINT")
 
     def on_START(self) -> None:
-        if self.active or self.N == 0:
+        # as 4diac's E_TRAIN (E_CTU + E_DELAY): N = 0 still gives one event, CV = 0
+        if self.active:
             return
         self._count = 0
         self._arm(self.now_ns() + max(0, int(self.DT)))

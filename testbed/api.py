@@ -126,7 +126,8 @@ class Network:
         fb_path, dot, pin = path.rpartition(".")
         if dot and fb_path in index:
             res, fb = index[fb_path]
-            known = [*fb.EI_HANDLERS, *fb.EO_NAMES, *fb.INPUTS, *fb.OUTPUTS, *fb.INTERNALS]
+            known = [*(e for e in fb.EI_HANDLERS if not e.startswith("$")), *fb.EO_NAMES,
+                     *fb.INPUTS, *fb.OUTPUTS, *fb.INTERNALS]
             if pin not in known:
                 near = difflib.get_close_matches(pin, known, n=3, cutoff=0.4)
                 raise PathError(f"{fb_path} ({fb.type_name}) has no pin {pin!r}"

@@ -388,8 +388,9 @@ class CommandExecutor:
             return f"<FBStatus Status={quoteattr(_status(res))}/>"
         if conn is not None:
             src, dst = conn.get("Source", "*"), conn.get("Destination", "*")
-            conns = [c for c in res.connections
-                     if src in ("*", c.source) and dst in ("*", c.destination)]
+            conns = [c for c in res.connections  # `$` pins are composite internals
+                     if src in ("*", c.source) and dst in ("*", c.destination)
+                     and ".$" not in c.destination]
             items = "".join(f"<Connection Source={quoteattr(c.source)} "
                             f"Destination={quoteattr(c.destination)}/>" for c in conns)
             if src == "*" and dst == "*":

@@ -108,9 +108,13 @@ def _build_class(fb: CompositeFBType, library: TypeLibrary) -> type[CompositeIns
         exec(compile("\n\n".join(src), f"<testbed:{fb.name}>", "exec"), namespace)  # noqa: S102
         return namespace
 
+    cv = class_vars(fb, adapters)
+    # inner events reaching interface output events arrive at `$<EO>` (internal pins)
+    cv["EI_HANDLERS"] = {**cv["EI_HANDLERS"],
+                         **{f"${event_attr(e.name)}": f"_in_{event_attr(e.name)}"
+                            for e in outs}}
     plain: type[CompositeInstance] = type(fb.name, (CompositeInstance,),
-                                          {**class_vars(fb, adapters), "INTERNALS": {},
-                                           **methods(False)})
+                                          {**cv, "INTERNALS": {}, **methods(False)})
     traced: type[CompositeInstance] = type(fb.name + "[traced]", (plain,), methods(True))
     for cls in (plain, traced):
         cls.TRACED = traced
@@ -154,8 +158,8 @@ def _wire(comp: CompositeInstance, fb: CompositeFBType, res: Resource, prefix: s
         elif _is_interface(fb, c.destination):  # inner event output -> interface output
             if c.destination not in comp.EO_NAMES:
                 raise NetworkError(f"composite {fb.name}: no event output {c.destination!r}")
-            _append_target(res, prefix + c.source,
-                           getattr(comp, f"_in_{event_attr(c.destination)}"))
+            res.connect_internal(prefix + c.source,
+                                 f"{comp.name}.${event_attr(c.destination)}")
         else:
             res.connect(prefix + c.source, prefix + c.destination)
     comp._inner_ev = {ev: tuple(res.resolve_handler(p) for p in paths)
@@ -174,12 +178,6 @@ def _source_cell(res: Resource, source: str) -> Cell:
         res._out_cells[key] = cell
         setattr(src, "_o_" + attr_name(spin), cell)
     return cell
-
-
-def _append_target(res: Resource, source: str, handler: Any) -> None:
-    src, pin = res.resolve(source)
-    setattr(src, "_e_" + event_attr(pin), (*getattr(src, "_e_" + event_attr(pin)), handler))
-    res.extra_targets.setdefault(source, []).append(handler)
 
 
 def _wire_data(comp: CompositeInstance, fb: CompositeFBType, res: Resource, prefix: str,

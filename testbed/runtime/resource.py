@@ -134,8 +134,6 @@ class Resource:
         self._queue: deque[Thunk] = deque()
         self._external: deque[Thunk] = deque()
         self._out_cells: dict[tuple[str, str], Cell] = {}
-        # event destinations that are not connections (composite boundaries), by source pin
-        self.extra_targets: dict[str, list[Thunk]] = {}
         self._tracers: list[Tracer] = []
         self._processed = 0
         self._high_water = 0
@@ -190,14 +188,6 @@ class Resource:
             self.disconnect(conn.source, conn.destination)
         for key in [k for k in self._out_cells if k[0] == name]:
             del self._out_cells[key]
-        for src in [k for k in self.extra_targets if split_pin(k)[0] == name]:
-            del self.extra_targets[src]
-        for src, handlers in self.extra_targets.items():
-            kept = [h for h in handlers if getattr(h, "__self__", None) is not fb]
-            if len(kept) != len(handlers):
-                self.extra_targets[src] = kept
-                owner, pin = self.resolve(src)
-                self._rewire_event_output(owner, pin)
         for key in [k for k in self.parameters if k[0] == name]:
             del self.parameters[key]
         del self.fbs[name]
@@ -324,6 +314,18 @@ class Resource:
             self._out_cells.pop((src.name, spin), None)
             setattr(src, "_o_" + attr_name(spin), None)
 
+    def connect_internal(self, source: str, destination: str) -> Connection:
+        """An event connection to an internal handler (`FB.$EO`, composite boundaries).
+
+        Kept in the same ordered list as user connections, so fan-out follows creation
+        order as in FORTE; management queries do not list these.
+        """
+        src, spin = self.resolve(source)
+        conn = Connection(source, destination, "event")
+        self.connections.append(conn)
+        self._rewire_event_output(src, spin)
+        return conn
+
     def _rewire_event_output(self, fb: FBInstance, event: str) -> None:
         prefix = f"{fb.name}.{event}"
         targets = tuple(self.resolve_handler(c.destination) for c in self.connections
@@ -333,14 +335,6 @@ class Resource:
             peer = self._adapter_peer(fb, adapter)
             if peer is not None:
                 targets = (*targets, peer[0].handler(f"{peer[1]}.{adapter_event}"))
-        extra = self.extra_targets.get(prefix)
-        if extra:
-            owners = [getattr(h, "__self__", None) for h in extra]
-            names = [getattr(getattr(h, "__func__", None), "__name__", "") for h in extra]
-            extra = [getattr(o, n) if o is not None and n else h
-                     for o, n, h in zip(owners, names, extra, strict=True)]
-            self.extra_targets[prefix] = extra
-            targets = (*targets, *extra)
         setattr(fb, "_e_" + event_attr(event), targets)
 
     def resolve_handler(self, path: str) -> Thunk:

@@ -237,12 +237,15 @@ class CommandExecutor:
             if fb is not None:
                 name = _required(fb, "Name")
                 res.fb(name)  # NO_SUCH_OBJECT first, as FORTE
-                log.warning("fb_state_command_unsupported", resource=res.name, fb=name,
-                            action=action,
-                            reason="per-FB START/STOP/KILL/RESET needs runtime support; "
-                                   "use the resource")
-                raise ManagementError("INVALID_OPERATION",
-                                      f"{action} of a single FB ({name}) is not supported")
+                if name == res.restart_fb:
+                    raise ManagementError("INVALID_OPERATION", f"{name} belongs to the resource")
+                if action == "START":
+                    res.start_fb(name)
+                elif action in ("STOP", "KILL"):
+                    res.stop_fb(name)
+                else:
+                    res.reset_fb(name)
+                return ""
             self._state_change(res, action)
             return ""
         if action == "QUERY":

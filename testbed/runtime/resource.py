@@ -131,6 +131,7 @@ class Resource:
         self.fbs: dict[str, FBInstance] = {}
         self.connections: list[Connection] = []
         self.parameters: dict[tuple[str, str], object] = {}
+        self.stopped_fbs: set[str] = set()  # FBs stopped or killed one by one (management)
         self._queue: deque[Thunk] = deque()
         self._external: deque[Thunk] = deque()
         self._out_cells: dict[tuple[str, str], Cell] = {}
@@ -191,10 +192,8 @@ class Resource:
         for key in [k for k in self.parameters if k[0] == name]:
             del self.parameters[key]
         del self.fbs[name]
-        # queued events for the deleted FB are discarded, as in FORTE
-        self._queue = deque(h for h in self._queue if getattr(h, "__self__", None) is not fb)
-        for other in self.fbs.values():
-            other._q = self._queue
+        self.stopped_fbs.discard(name)
+        self._purge(fb)  # queued events for the deleted FB are discarded, as in FORTE
 
     def fb(self, name: str) -> FBInstance:
         try:
@@ -329,7 +328,8 @@ class Resource:
     def _rewire_event_output(self, fb: FBInstance, event: str) -> None:
         prefix = f"{fb.name}.{event}"
         targets = tuple(self.resolve_handler(c.destination) for c in self.connections
-                        if c.kind == "event" and c.source == prefix)
+                        if c.kind == "event" and c.source == prefix
+                        and split_pin(c.destination)[0] not in self.stopped_fbs)
         adapter, dot, adapter_event = event.partition(".")
         if dot and adapter in fb.ADAPTERS:
             peer = self._adapter_peer(fb, adapter)
@@ -423,6 +423,39 @@ class Resource:
             cell.v = self.fbs[fb_name].get(pin)
         self.state = ResourceState.IDLE
         self._started_once = False
+
+    def stop_fb(self, name: str) -> None:
+        """Stop one FB: events to it are discarded (FORTE), its timers and I/O stop."""
+        fb = self.fb(name)
+        if name in self.stopped_fbs:
+            return
+        self.stopped_fbs.add(name)
+        self._rewire_all()
+        self._purge(fb)
+        fb.on_resource_stop()
+
+    def start_fb(self, name: str) -> None:
+        """Start an FB stopped with `stop_fb`; it takes events again."""
+        fb = self.fb(name)
+        if name not in self.stopped_fbs:
+            return
+        self.stopped_fbs.discard(name)
+        self._rewire_all()
+        if self.state is ResourceState.RUNNING:
+            fb.on_resource_start(warm=True)
+
+    def reset_fb(self, name: str) -> None:
+        """One FB back to its initial values with its parameters re-applied."""
+        fb = self.fb(name)
+        fb.reset_variables()
+        for (fb_name, pin), value in self.parameters.items():
+            if fb_name == name:
+                fb.set(pin, value)
+
+    def _purge(self, fb: FBInstance) -> None:
+        self._queue = deque(h for h in self._queue if getattr(h, "__self__", None) is not fb)
+        for other in self.fbs.values():
+            other._q = self._queue
 
     # --- events ---------------------------------------------------------------------
 

@@ -246,16 +246,25 @@ async def test_queries(library: TypeLibrary) -> None:
         assert [f.get("Name") for f in resources.iter("FB")] == ["RES"]
 
 
-async def test_fb_level_start_is_invalid_operation(library: TypeLibrary) -> None:
-    """Per-FB START/STOP answer INVALID_OPERATION (needs runtime support), resource ones work."""
+async def test_fb_level_stop_discards_events_and_start_resumes(library: TypeLibrary) -> None:
+    """Per-FB STOP discards events to that FB (FORTE), START resumes it; resources too."""
     async with serve_device(library) as served, client_for(served) as client:
         await deploy(client, COUNTER_APP)
-        reply = await client.command("RES", "STOP", '<FB Name="CTR" Type="E_CTU"/>')
+        res = served.device.resources["RES"]
+        assert (await client.command("RES", "STOP", '<FB Name="CTR" Type="E_CTU"/>')).ok
+        frozen = res.read("CTR.CV")
+        await asyncio.sleep(0.05)
+        assert res.read("CTR.CV") == frozen  # cycles keep coming, the stopped FB ignores them
+        assert (await client.command("RES", "START", '<FB Name="CTR" Type="E_CTU"/>')).ok
+        await asyncio.sleep(0.05)
+        assert res.read("CTR.CV") > frozen
+        assert (await client.command("RES", "RESET", '<FB Name="CTR" Type="E_CTU"/>')).ok
+        reply = await client.command("RES", "STOP", '<FB Name="START" Type="E_RESTART"/>')
         assert reply.reason == "INVALID_OPERATION"
         assert (await client.command("RES", "STOP")).ok
-        assert served.device.resources["RES"].state.value == "stopped"
+        assert res.state.value == "stopped"
         assert (await client.command("", "START", '<FB Name="RES" Type="EMB_RES"/>')).ok
-        assert served.device.resources["RES"].state.value == "running"
+        assert res.state.value == "running"
 
 
 async def test_concurrent_connections(library: TypeLibrary) -> None:

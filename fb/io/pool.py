@@ -390,7 +390,15 @@ _POOLS_LOCK = threading.Lock()
 
 
 def pool_for(scope: object) -> IoPool:
-    """The I/O pool of a device (or of a device-less resource), created on first use."""
+    """The I/O pool of a device (or of a device-less resource), created on first use.
+
+    A device owns it as a service (closed when the device's run ends); a resource
+    without a device keeps it in a weak map keyed by the resource.
+    """
+    service = getattr(scope, "service", None)
+    if callable(service):
+        owned: IoPool = service("io_pool", lambda: IoPool(getattr(scope, "name", "io")))
+        return owned
     with _POOLS_LOCK:
         pool = _POOLS.get(scope)
         if pool is None:

@@ -7,8 +7,10 @@ it, including resources created while running (management CREATE).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import structlog
 
@@ -22,6 +24,9 @@ __all__ = ["Device", "DeviceState"]
 log = structlog.get_logger(__name__)
 
 RESOURCE_TYPES = ("EMB_RES", "RMT_RES", "PANEL_RESOURCE", "RESOURCE")
+
+S = TypeVar("S")
+_SERVICE_CLOSE_TIMEOUT_S = 5.0
 
 
 class DeviceState(enum.Enum):
@@ -56,6 +61,7 @@ class Device:
         self._shutdown: asyncio.Event | None = None
         self._shutdown_requested = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._services: dict[str, Any] = {}
 
     # --- resources ------------------------------------------------------------------
 
@@ -84,6 +90,34 @@ class Device:
 
     def __iter__(self) -> Iterator[Resource]:
         return iter(self.resources.values())
+
+    # --- services shared by FBs (I/O session pools, comm endpoints, model hosts) ----------
+
+    def service(self, key: str, factory: Callable[[], S]) -> S:
+        """The device-wide service `key`, created by `factory` on first use.
+
+        Services are owned by the device: when `run()` ends, each one's `aclose()` (or
+        `wait_closed()`) is awaited, so I/O sessions close before the loop stops.
+        """
+        svc = self._services.get(key)
+        if svc is None:
+            svc = factory()
+            self._services[key] = svc
+        return svc
+
+    async def _close_services(self) -> None:
+        for key, svc in reversed(list(self._services.items())):
+            closer = getattr(svc, "aclose", None) or getattr(svc, "wait_closed", None)
+            if closer is None:
+                continue
+            try:
+                async with asyncio.timeout(_SERVICE_CLOSE_TIMEOUT_S):
+                    await closer()
+            except TimeoutError:
+                log.warning("service_close_timed_out", service=key)
+            except Exception as exc:  # a service failing to close must not hide the rest
+                log.error("service_close_failed", service=key, error=str(exc))
+        self._services.clear()
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -129,6 +163,9 @@ class Device:
                 self._tg = None
                 for t in self._tasks:
                     t.cancel()
+            self.kill()
+            with contextlib.suppress(Exception):
+                await self._close_services()
         finally:
             self._tg = None
             self._tasks = []

@@ -2,14 +2,15 @@
 
 It is an object you build and pass (no global registry). Native types come from
 `fb/`; readers of `.fbt` directories add or override types. Families such as
-`PUBLISH_n` or `CSV_WRITER_n` are resolved by pattern on first use. Each type is
-compiled once; later instances reuse the class.
+`PUBLISH_n` or `CSV_WRITER_n` are resolved by pattern on first use, and fixed names can
+be registered lazily too (`add_lazy`), so a type's module is imported only when a network
+names it. Each type is compiled once; later instances reuse the class.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,10 +28,12 @@ if TYPE_CHECKING:
     from testbed.runtime.instance import FBInstance
     from testbed.runtime.resource import Resource
 
-__all__ = ["Factory", "TypeEntry", "TypeLibrary"]
+__all__ = ["Factory", "FamilyMaker", "NameLoader", "TypeEntry", "TypeLibrary"]
 
 Factory = Callable[[str, "Resource"], "FBInstance"]
 FamilyMaker = Callable[[re.Match[str]], FBType]
+NameLoader = Callable[[str], FBType]
+"""Builds the type of one lazily registered name (see `TypeLibrary.add_lazy`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,7 @@ class TypeLibrary:
         self._entries: dict[str, TypeEntry] = {}
         self._families: list[tuple[re.Pattern[str], FamilyMaker, str]] = []
         self._factories: dict[str, Factory] = {}
+        self._lazy: dict[str, tuple[NameLoader, str]] = {}
 
     @classmethod
     def with_native_types(cls) -> TypeLibrary:
@@ -59,16 +63,28 @@ class TypeLibrary:
     # --- adding -----------------------------------------------------------------------
 
     def add(self, fb_type: FBType, origin: str, *, override: bool = False) -> None:
-        existing = self._entries.get(fb_type.name)
-        if existing is not None and not override:
-            raise TypeLibraryError(
-                f"type {fb_type.name} defined twice: in {existing.origin} and in {origin}")
+        if not override:
+            self._refuse_known(fb_type.name, origin)
+        self._lazy.pop(fb_type.name, None)
         self._entries[fb_type.name] = TypeEntry(fb_type, origin)
         self._factories.pop(fb_type.name, None)
 
     def add_family(self, pattern: str, maker: FamilyMaker, origin: str) -> None:
         """Types named by `pattern` (a full-match regex) are built by `maker` on first use."""
         self._families.append((re.compile(pattern), maker, origin))
+
+    def add_lazy(self, names: Iterable[str], loader: NameLoader, origin: str) -> None:
+        """Types called one of `names` are built by `loader(name)` on first use."""
+        for name in names:
+            self._refuse_known(name, origin)
+            self._lazy[name] = (loader, origin)
+
+    def _refuse_known(self, name: str, origin: str) -> None:
+        entry = self._entries.get(name)
+        lazy = self._lazy.get(name)
+        first = entry.origin if entry is not None else lazy[1] if lazy is not None else None
+        if first is not None:
+            raise TypeLibraryError(f"type {name} defined twice: in {first} and in {origin}")
 
     # --- lookup -----------------------------------------------------------------------
 
@@ -78,6 +94,12 @@ class TypeLibrary:
     def _lookup(self, name: str) -> TypeEntry | None:
         entry = self._entries.get(name)
         if entry is not None:
+            return entry
+        lazy = self._lazy.get(name)
+        if lazy is not None:
+            loader, origin = lazy
+            entry = self._entries[name] = TypeEntry(loader(name), origin)
+            del self._lazy[name]
             return entry
         for pattern, maker, origin in self._families:
             m = pattern.fullmatch(name)
@@ -107,7 +129,8 @@ class TypeLibrary:
         return fb_type
 
     def names(self) -> Iterator[str]:
-        return iter(sorted(self._entries))
+        """Every type name known so far (lazily registered ones included, families not)."""
+        return iter(sorted({*self._entries, *self._lazy}))
 
     def instance_factory(self, name: str) -> Factory:
         """A callable `(instance_name, resource) -> FBInstance` for type `name`."""

@@ -1,0 +1,170 @@
+"""Federated payloads over MQTT: one client per site and one for the aggregator, QoS 1.
+
+Topics: `<prefix>/<round>/<site>` carries a site's upload, `<prefix>/<round>/global` the
+aggregated model (prefix `testbed/fl`). The aggregator subscribes to `<prefix>/+/+` and skips
+`global`; each site subscribes to `<prefix>/+/global`. A publish counts as sent at its PUBACK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Self
+
+import structlog
+
+from drivers.errors import DriverError
+from drivers.mqtt import MqttClient, MqttClientConfig, Subscription
+from testbed.ai.errors import FederatedError
+from testbed.ai.federated.transport import RoundMailbox, TransportStatistics
+
+__all__ = ["GLOBAL_TOPIC_LEVEL", "MqttTransport"]
+
+_log = structlog.get_logger(__name__)
+
+GLOBAL_TOPIC_LEVEL = "global"
+
+
+class MqttTransport:
+    """A `FederatedTransport` over a broker; a one-shot async context manager."""
+
+    def __init__(self, client_config: MqttClientConfig, sites: Sequence[str], *,
+                 prefix: str = "testbed/fl", timeout_s: float = 60.0) -> None:
+        if GLOBAL_TOPIC_LEVEL in sites or any("/" in s or "+" in s or "#" in s for s in sites):
+            raise FederatedError(f"site names {list(sites)} must be topic levels other than "
+                                 f"{GLOBAL_TOPIC_LEVEL!r}")
+        self._config = client_config
+        self._sites = tuple(sites)
+        self._prefix = prefix
+        self._timeout_s = timeout_s
+        capacity = 2 * max(1, len(sites))
+        self._aggregator_box = RoundMailbox("aggregator", capacity, timeout_s)
+        self._site_boxes = {s: RoundMailbox(f"site {s}", capacity, timeout_s) for s in sites}
+        self._stack: AsyncExitStack | None = None
+        self._aggregator: MqttClient | None = None
+        self._clients: dict[str, MqttClient] = {}
+        self._task_group: asyncio.TaskGroup | None = None
+        self._updates_sent = 0
+        self._globals_sent = 0
+        self._received = 0
+        self._bytes_sent = 0
+        self._stray = 0
+        self._closed = False
+
+    @property
+    def kind(self) -> str:
+        return "mqtt"
+
+    async def __aenter__(self) -> Self:
+        if self._stack is not None or self._closed:
+            raise RuntimeError("MqttTransport is one-shot")
+        stack = self._stack = AsyncExitStack()
+        try:
+            self._aggregator = await stack.enter_async_context(MqttClient(self._config))
+            for site in self._sites:
+                self._clients[site] = await stack.enter_async_context(MqttClient(self._config))
+            for client in (self._aggregator, *self._clients.values()):
+                await client.wait_connected()
+            capacity = 4 * max(1, len(self._sites))
+            updates = await self._aggregator.subscribe(f"{self._prefix}/+/+", qos=1,
+                                                       capacity=capacity,
+                                                       overflow="drop_newest")
+            inboxes = {site: await client.subscribe(
+                f"{self._prefix}/+/{GLOBAL_TOPIC_LEVEL}", qos=1, capacity=capacity,
+                overflow="drop_newest") for site, client in self._clients.items()}
+            # the readers end when their subscriptions close (client close on exit)
+            self._task_group = await stack.enter_async_context(asyncio.TaskGroup())
+            self._task_group.create_task(self._read(updates, None), name="fl-aggregator-inbox")
+            for site, subscription in inboxes.items():
+                self._task_group.create_task(self._read(subscription, site),
+                                             name=f"fl-site-inbox-{site}")
+            stack.push_async_callback(self._close_subscriptions, updates, *inboxes.values())
+        except DriverError as exc:
+            await stack.aclose()
+            raise FederatedError(f"MQTT transport to {self._config.host}:{self._config.port}: "
+                                 f"{exc}") from exc
+        except BaseException:
+            await stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the subscriptions, the readers and every client. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._stack is not None:
+            await self._stack.aclose()
+
+    @staticmethod
+    async def _close_subscriptions(*subscriptions: Subscription) -> None:
+        for subscription in subscriptions:
+            subscription.close()
+
+    async def _read(self, subscription: Subscription, site: str | None) -> None:
+        async for message in subscription:
+            levels = message.topic[len(self._prefix) + 1:].split("/")
+            try:
+                round_index = int(levels[0])
+            except ValueError:
+                self._stray += 1
+                continue
+            is_global = levels[-1] == GLOBAL_TOPIC_LEVEL
+            try:
+                if site is None and not is_global:
+                    self._aggregator_box.put_nowait(round_index, message.payload)
+                elif site is not None and is_global:
+                    self._site_boxes[site].put_nowait(round_index, message.payload)
+            except FederatedError as exc:
+                self._stray += 1
+                _log.warning("federated_message_refused", topic=message.topic, error=str(exc))
+
+    async def _publish(self, client: MqttClient | None, topic: str, data: bytes) -> None:
+        if client is None or self._closed:
+            raise FederatedError("MQTT transport is not open")
+        try:
+            delivery = await client.publish(topic, data, qos=1)
+            async with asyncio.timeout(self._timeout_s):
+                await delivery.acked
+        except TimeoutError as exc:
+            raise FederatedError(f"no PUBACK for {topic} within {self._timeout_s} s") from exc
+        except DriverError as exc:
+            raise FederatedError(f"publish {topic}: {exc}") from exc
+        self._bytes_sent += len(data)
+
+    async def send_update(self, round_index: int, site: str, data: bytes) -> None:
+        client = self._clients.get(site)
+        if client is None:
+            raise FederatedError(f"unknown site {site!r}; known: {list(self._sites)}")
+        await self._publish(client, f"{self._prefix}/{round_index}/{site}", data)
+        self._updates_sent += 1
+
+    async def next_update(self, round_index: int) -> bytes:
+        data = await self._aggregator_box.get(round_index)
+        self._received += 1
+        return data
+
+    async def send_global(self, round_index: int, data: bytes) -> None:
+        await self._publish(self._aggregator,
+                            f"{self._prefix}/{round_index}/{GLOBAL_TOPIC_LEVEL}", data)
+        self._globals_sent += 1
+
+    async def next_global(self, site: str, round_index: int) -> bytes:
+        box = self._site_boxes.get(site)
+        if box is None:
+            raise FederatedError(f"unknown site {site!r}; known: {list(self._sites)}")
+        data = await box.get(round_index)
+        self._received += 1
+        return data
+
+    def statistics(self) -> TransportStatistics:
+        rejected = (self._stray + self._aggregator_box.rejected
+                    + sum(b.rejected for b in self._site_boxes.values()))
+        return TransportStatistics(self.kind, self._updates_sent, self._globals_sent,
+                                   self._received, self._bytes_sent, rejected)

@@ -57,12 +57,34 @@ class Recording(Tracer):
     def __init__(self, network: Network) -> None:
         self._network = network
         self.events: list[FiredEvent] = []
+        self._changed: asyncio.Event | None = None
 
     def on_emit(self, fb: FBInstance, event: str) -> None:
         decl = fb.FB_TYPE.interface.event_output(event)
         values = {v: copy_value(fb.get(v)) for v in (decl.with_vars if decl else ())}
         path = f"{self._network.public_name(fb)}.{event}"
         self.events.append(FiredEvent(path, values, fb.resource.clock.now_ns()))
+        if self._changed is not None:
+            self._changed.set()
+
+    def of(self, path: str) -> list[FiredEvent]:
+        """The recorded firings of one output event (`App.Fb.EO`)."""
+        return [e for e in self.events if e.path == path]
+
+    async def wait_for(self, path: str, count: int = 1, timeout_s: float = 5.0,
+                       ) -> list[FiredEvent]:
+        """Wait (real I/O networks) until `path` has fired `count` times; returns them."""
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        try:
+            async with asyncio.timeout(timeout_s):
+                while len(self.of(path)) < count:
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            raise NetworkError(f"{path} fired {len(self.of(path))} of {count} times "
+                               f"within {timeout_s} s") from None
+        return self.of(path)[:count]
 
     def paths(self) -> list[str]:
         return [e.path for e in self.events]

@@ -113,3 +113,15 @@ async def test_real_clock_network_with_async_twins() -> None:
         await net.ainject("App.Counter.R")
         await net.aadvance(350)
         assert net.read("App.Counter.CV") >= 2
+
+
+async def test_recording_waits_for_events_on_the_real_clock() -> None:
+    """Recording.wait_for returns once an event fired often enough (or raises on timeout)."""
+    net = testbed.load(counter_app(), clock="real", start=False)
+    async with net:
+        with net.record() as rec:
+            net.device.start()
+            fired = await rec.wait_for("App.Counter.CUO", count=3, timeout_s=5)
+            assert [e.values["CV"] for e in fired] == [1, 2, 3]
+            with pytest.raises(testbed.TestbedError, match="fired"):
+                await rec.wait_for("App.Gate.EO1", count=2, timeout_s=0.5)

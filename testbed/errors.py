@@ -11,7 +11,15 @@
     ├── ManagementError        a management request that fails (carries FORTE's reason text)
     ├── RuntimeFault           an FB raised or looped while handling an event
     │   └── EventlessLoopError an ECC cycle of event-less transitions
-    └── BenchmarkError         a benchmark that cannot run as asked
+    ├── BenchmarkError         a benchmark that cannot run as asked
+    │   (defined beside the code that raises them, all children of TestbedError:)
+    ├── fourdiac.fbdk_asn1.Asn1DecodeError / Asn1EncodeError   FBDK ASN.1 data
+    ├── fourdiac.mgmt_frames.FrameError                         management framing
+    ├── fourdiac.comm_id.CommIdError                            communication ID strings
+    ├── ai.errors.ModelError                                    ONNX models
+    │   ├── RegistryError, FederatedError
+    ├── deploy.registry.DeployError                             remote deployment
+    └── cloud.telemetry.CloudStoreError                         the cloud's telemetry store
 
 Driver packages (`drivers/`) do not import testbed; their own tree is rooted at
 `drivers.errors.DriverError` and is mapped at the FB boundary into QO/STATUS.

@@ -265,7 +265,8 @@ def _string_fn(name: str, strings: int, ints: int, result: str) -> Handler:
 
 
 def _now_monotonic(comp: ExpressionCompiler, args: list[Value], call: n.Call) -> Value:
-    return Value("_st.now_monotonic()", ELEMENTARY["TIME"])
+    # the FB's resource clock: real time on a device, virtual time under a VirtualClock
+    return Value("_st.now_monotonic(self)", ELEMENTARY["TIME"])
 
 
 _FUNCTIONS: dict[str, tuple[tuple[str, ...], str | None, int | None, Handler]] = {

@@ -127,8 +127,16 @@ def time_mul_real(duration_ns: int, factor: float) -> int:
     return round_half_away(duration_ns * factor)
 
 
-def now_monotonic() -> int:
-    """FORTE's NOW_MONOTONIC: the monotonic clock as a TIME (nanoseconds)."""
+def now_monotonic(fb: object = None) -> int:
+    """FORTE's NOW_MONOTONIC as a TIME (nanoseconds): the clock of the FB's resource.
+
+    Compiled ST passes the FB instance, so networks on a virtual clock read virtual
+    time; without one it is the process's monotonic clock.
+    """
+    res = getattr(fb, "_res", None)
+    clock = getattr(res, "clock", None)
+    if clock is not None:
+        return int(clock.now_ns())
     return time.monotonic_ns()
 
 

@@ -1,30 +1,39 @@
-"""The parts a scenario starts: broker, plants, edge devices (and, as they land, the
-simulated PLCs, the cloud side and the AI models).
+"""The parts a scenario starts: broker, cloud side, plants (bare or behind simulated PLCs)
+and edge devices (`testbed.scenario.edge`).
 
 Each part is an async context manager with optional `sample(t_s, metrics)` (called
-every sample period) and `async on_fault(fault, begin)` (called when a fault window
-opens or closes).
+every sample period), `async on_fault(fault, begin)` (called when a fault window
+opens or closes) and `async finish(metrics)` (called once before the parts close).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from pathlib import Path
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+import numpy as np
 import structlog
+from numpy.typing import NDArray
 
-from drivers.mqtt import EmbeddedBroker, EmbeddedBrokerConfig
+from drivers.errors import DriverError
+from drivers.mqtt import EmbeddedBroker, EmbeddedBrokerConfig, MqttClientConfig
 from drivers.sim import FaultSchedule, FaultSpec, MonotonicClock, PlantRunner, create_model
-from testbed.api import Network, load
+from drivers.sim.plc import PlcConfig, SimulatedPlc, default_profile_path
+from drivers.sim.profile import load_profile
+from testbed.cloud import CloudConfig, CloudService
 from testbed.scenario.metrics import MetricsRecorder
-from testbed.scenario.spec import BrokerOutage, EdgeSpec, PlantFault, PlantSpec
+from testbed.scenario.spec import BrokerOutage, PlantFault, PlantSpec
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from testbed.scenario.runner import ScenarioRunner
 
-__all__ = ["BrokerPart", "EdgePart", "PlantPart", "build_parts"]
+__all__ = ["BrokerPart", "CloudPart", "PlantPart", "PlcPart", "build_parts"]
 
 log = structlog.get_logger(__name__)
 
@@ -68,11 +77,7 @@ class PlantPart:
     def __init__(self, spec: PlantSpec, seed: int, faults: list[PlantFault]) -> None:
         self.spec = spec
         self.model = create_model(spec.model, seed=seed)
-        schedule = FaultSchedule(faults=tuple(
-            FaultSpec(kind=f.kind, target=f.target, start_s=f.start_s, end_s=f.end_s,  # type: ignore[arg-type]
-                      severity=f.severity, ramp_s=f.ramp_s)
-            for f in faults))
-        self.model.apply_schedule(schedule)
+        self.model.apply_schedule(_schedule(faults))
         self._runner = PlantRunner(self.model, MonotonicClock())
 
     async def __aenter__(self) -> Self:
@@ -91,47 +96,151 @@ class PlantPart:
                 metrics.record(f"{self.spec.name}.{name}", t_s, float(value))
 
 
-class EdgePart:
-    """An edge device running its application on the real clock."""
+def _schedule(faults: list[PlantFault]) -> FaultSchedule:
+    return FaultSchedule(faults=tuple(
+        FaultSpec(kind=f.kind, target=f.target, start_s=f.start_s, end_s=f.end_s,  # type: ignore[arg-type]
+                  severity=f.severity, ramp_s=f.ramp_s)
+        for f in faults))
 
-    def __init__(self, spec: EdgeSpec, folder: Path) -> None:
+
+class PlcPart:
+    """A plant model behind a simulated PLC (OPC UA + Modbus), faults from the schedule.
+
+    A watcher hands every new vibration block, with the monotonic time of the scan that
+    made it, to the listeners (the edge's DAQ input): the accelerometer's path to the edge.
+    """
+
+    def __init__(self, spec: PlantSpec, seed: int, faults: list[PlantFault]) -> None:
         self.spec = spec
-        self.network: Network = load(folder / spec.application, clock="real",
-                                     types=[folder / t for t in spec.types], start=False)
-        for path, text in spec.parameters.items():
-            self.network.write(path, text)
+        self.model = create_model(spec.model, seed=seed)
+        self.model.apply_schedule(_schedule(faults))
+        path = spec.profile or default_profile_path(spec.model)
+        profile = load_profile(path, model=self.model)
+        self.plc = SimulatedPlc(self.model, profile, PlcConfig(
+            opcua_port=spec.opcua_port, modbus_port=spec.modbus_port, scan_ms=spec.scan_ms),
+            source=str(path))
+        self._listeners: list[Callable[[NDArray[np.float64], float], None]] = []
+        self._last_sample: float | None = None
+        self._group: asyncio.TaskGroup | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
-        await self.network.__aenter__()
-        self.network.device.start()
+        await self.plc.__aenter__()
+        self._group = asyncio.TaskGroup()
+        await self._group.__aenter__()
+        self._watcher = self._group.create_task(self._watch(), name="plc-scan-watch")
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        await self.network.__aexit__(et, exc, tb)
+        group, self._group = self._group, None
+        if group is not None:
+            if self._watcher is not None:
+                self._watcher.cancel()
+            await group.__aexit__(None, None, None)
+        await self.plc.aclose()
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                state = await self.plc.wait_scans(1)
+            except DriverError:
+                return
+            wave = state.waveforms.get("vibration")
+            if wave is None:
+                vib = state.values.get("vibration")
+                samples = getattr(vib, "samples", None) if vib is not None else None
+            else:
+                samples = wave.samples
+            if samples is None or not len(samples) or state.comm_outage:
+                continue
+            newest = float(samples[-1])
+            if newest != self._last_sample:
+                self._last_sample = newest
+                scan_t = time.monotonic()
+                for listener in self._listeners:
+                    listener(samples, scan_t)
+
+    def add_block_listener(self, listener: Callable[[NDArray[np.float64], float], None]) -> None:
+        """Call `listener(block, scan_time)` for every new vibration block."""
+        self._listeners.append(listener)
+
+    def placeholders(self) -> dict[str, str]:
+        name = self.spec.name
+        return {f"{name}.opcua": self.plc.opcua_endpoint,
+                f"{name}.modbus": f"{self.plc.modbus_endpoint}:1"}
 
     def sample(self, t_s: float, metrics: MetricsRecorder) -> None:
-        processed = dropped = faults = 0
-        for stats in self.network.device.statistics().values():
-            processed += stats.events_processed
-            dropped += stats.events_dropped + stats.external_dropped
-            faults += stats.faults
-        metrics.gauge("events_processed", processed)
-        metrics.gauge("events_dropped", dropped)
-        metrics.gauge("fb_faults", faults)
+        state = self.model.state()
+        for name, pv in state.values.items():
+            value = pv.value
+            if isinstance(value, bool | int | float):
+                metrics.record(f"{self.spec.name}.{name}", t_s, float(value))
+        stats = self.plc.statistics()
+        metrics.gauge(f"{self.spec.name}.plc_outages", stats.outages)
+        metrics.gauge(f"{self.spec.name}.plc_modbus_commands", stats.modbus_commands)
+
+
+class CloudPart:
+    """The cloud side in-process: a Sparkplug primary host ingesting into SQLite."""
+
+    def __init__(self, host_id: str, broker_port: int, db_path: Path) -> None:
+        self.db_path = db_path
+        self.service = CloudService(CloudConfig(
+            mqtt=MqttClientConfig(port=broker_port), host_id=host_id, db_path=db_path))
+
+    async def __aenter__(self) -> Self:
+        await self.service.__aenter__()
+        await self.service.wait_connected(10)
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.service.aclose()
+
+    def sample(self, t_s: float, metrics: MetricsRecorder) -> None:
+        stats = self.service.statistics()
+        metrics.gauge("cloud_messages_ingested", stats.messages_ingested)
+        metrics.gauge("cloud_duplicates_deduplicated", stats.duplicates)
+        metrics.record("cloud_messages_ingested", t_s, stats.messages_ingested)
 
 
 async def build_parts(runner: ScenarioRunner, stack: contextlib.AsyncExitStack) -> list[Any]:
     """Start every part the scenario names, in dependency order; the stack owns them."""
     spec = runner.spec
+    from testbed.scenario.edge import EdgePart
+    from testbed.scenario.models import trained_model
+
     parts: list[Any] = []
+    values: dict[str, str] = {"run_dir": str(runner.out_dir.resolve())}
+    runner.out_dir.mkdir(parents=True, exist_ok=True)
+    models = {}
+    for model in spec.models:
+        trained = await asyncio.to_thread(trained_model, model, runner.out_dir)
+        models[(model.name, model.version)] = trained
+    broker: BrokerPart | None = None
     if spec.broker.kind == "embedded":
-        parts.append(await stack.enter_async_context(BrokerPart()))
+        broker = await stack.enter_async_context(BrokerPart())
+        parts.append(broker)
+        values["broker.port"] = str(broker.port)
+    cloud: CloudPart | None = None
+    if spec.cloud.enabled and broker is not None and any(e.monitor.cloud_link for e in spec.edges):
+        cloud = await stack.enter_async_context(
+            CloudPart(spec.cloud.host_id, broker.port, runner.out_dir / "cloud.db"))
+        parts.append(cloud)
+    plcs: dict[str, PlcPart] = {}
     for plant in spec.plants:
         faults = [f for f in spec.faults if isinstance(f, PlantFault) and f.plant == plant.name]
-        parts.append(await stack.enter_async_context(
-            PlantPart(plant, spec.seed, faults)))
+        if plant.plc:
+            plc = await stack.enter_async_context(PlcPart(plant, spec.seed, faults))
+            plcs[plant.name] = plc
+            values.update(plc.placeholders())
+            parts.append(plc)
+        else:
+            parts.append(await stack.enter_async_context(PlantPart(plant, spec.seed, faults)))
     for edge in spec.edges:
-        parts.append(await stack.enter_async_context(EdgePart(edge, runner.folder)))
+        parts.append(await stack.enter_async_context(EdgePart(
+            edge, runner, values=values, models=models,
+            plc=plcs.get(edge.monitor.plant or ""), cloud=cloud)))
     log.info("scenario_parts_started", scenario=spec.name, parts=len(parts))
     return parts

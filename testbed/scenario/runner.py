@@ -25,13 +25,52 @@ import structlog
 
 from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.report import render_html, write_run
-from testbed.scenario.spec import BrokerOutage, PlantFault, ScenarioSpec
+from testbed.scenario.spec import BrokerOutage, DeploymentSpec, PlantFault, ScenarioSpec
 
-__all__ = ["RunResult", "ScenarioRunner"]
+__all__ = ["METRIC_DEFINITIONS", "RunResult", "ScenarioRunner"]
 
 log = structlog.get_logger(__name__)
 
 ProgressSink = Callable[[dict[str, Any]], None]
+
+METRIC_DEFINITIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("messages_lost", "messages", "gauge",
+     "Sparkplug DATA messages the edge store accepted (EdgeLink stored count, each with a "
+     "64-bit store id carried in the payload uuid) minus distinct ids the cloud ingested for "
+     "that edge node, plus holes in the ingested id range; read after the uplink drained "
+     "at the end of the run. Must be 0."),
+    ("messages_duplicated", "messages", "gauge",
+     "rows in the cloud's per-metric tables whose store id appears more than once in the "
+     "same table (a message ingested twice). Must be 0; duplicates the transport delivered "
+     "and the cloud's dedupe refused are counted apart in cloud_duplicates_deduplicated."),
+    ("e2e_latency_ms", "ms", "samples",
+     "per live message: edge report (Sparkplug payload timestamp, wall clock, set when the "
+     "FB's REQ builds the DDATA) -> cloud ingest (wall clock when the primary host decodes "
+     "it); one process, same clock. Messages replayed from the store after an outage are in "
+     "e2e_latency_replayed_ms."),
+    ("e2e_latency_replayed_ms", "ms", "samples",
+     "as e2e_latency_ms for messages sent with is_historical (stored during an outage)."),
+    ("inference_latency_ms", "ms", "samples",
+     "features FB CNF (which queues the ONNX_INFER REQ) -> ONNX_INFER CNF, monotonic clock, "
+     "per vibration block; includes resource queueing and the model run."),
+    ("sensor_to_actuation_ms", "ms", "samples",
+     "PLC scan that published a vibration block (monotonic time the scan finished) -> the "
+     "Modbus write of the setpoint computed from that block confirmed by the PLC (MODBUS_WRITE "
+     "CNF with QO); covers OPC UA delivery, features, inference, debounce and the write."),
+    ("detection_delay_s", "s", "gauge",
+     "bearing wear fault onset (its scheduled start, the plant's ground truth) -> first "
+     "debounced alarm of the edge application (elapsed run time)."),
+    ("edge_cpu_pct_mean", "%", "gauge",
+     "mean of edge_cpu_pct over the run (the whole testbed process: edge runtime, PLC, broker "
+     "and cloud share it, so this is an upper bound for the edge alone)."),
+    ("edge_rss_mb_peak", "MB", "gauge", "peak of edge_rss_mb over the run (same process)."),
+    ("uplink_backlog", "messages", "series",
+     "messages in the edge store not yet acknowledged by the broker, sampled every sample "
+     "period; uplink_backlog_peak is its maximum."),
+    ("deploy_time_s", "s", "samples",
+     "cloud deploy command sent (CloudService.deploy) -> the edge's ONNX FB answered INITO "
+     "on the new model version (DeployAgent installed it, the FB re-INITed: hot swap)."),
+)
 
 
 @dataclass
@@ -67,6 +106,8 @@ class ScenarioRunner:
                  "FB event executions on all edge resources (Resource.statistics)")
         m.define("events_dropped", "events", "counter",
                  "events dropped by full resource queues (should be 0)")
+        for name, unit, kind, text in METRIC_DEFINITIONS:
+            m.define(name, unit, kind, text)
 
     def elapsed_s(self) -> float:
         return time.monotonic() - self._t0
@@ -95,6 +136,12 @@ class ScenarioRunner:
                     interrupted = self._interrupted
                     self._stop.set()
                 await self._sample_once(parts)
+                for part in parts:
+                    finish = getattr(part, "finish", None)
+                    if finish is not None:
+                        await finish(self.metrics)
+                self._detection_delay()
+                self._resource_use()
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -129,7 +176,8 @@ class ScenarioRunner:
 
     def _key_metrics(self) -> dict[str, Any]:
         snap = self.metrics.snapshot()
-        keys = ("events_processed", "messages_lost", "messages_duplicated", "uplink_backlog")
+        keys = ("events_processed", "uplink_backlog", "uplink_backlog_peak",
+                "cloud_messages_ingested", "first_alarm_s")
         return {k: snap[k] for k in keys if k in snap}
 
     async def _fault_loop(self, parts: Any) -> None:
@@ -138,6 +186,8 @@ class ScenarioRunner:
             events.append((f.start_s, f"{f.kind} start", f, True))
             if f.end_s is not None:
                 events.append((f.end_s, f"{f.kind} end", f, False))
+        for dep in self.spec.deployments:
+            events.append((dep.at_s, f"deploy {dep.kind} {dep.name} v{dep.version}", dep, True))
         events.sort(key=lambda e: e[0])
         for at_s, label, fault, begin in events:
             delay = at_s - self.elapsed_s()
@@ -148,10 +198,40 @@ class ScenarioRunner:
                 return
             self._fired.append(f"{at_s:.0f}s {label}")
             log.info("fault_fired", fault=label, at_s=at_s)
+            if isinstance(fault, DeploymentSpec):
+                for part in parts:
+                    if getattr(getattr(part, "spec", None), "name", None) == fault.edge \
+                            and hasattr(part, "deploy"):
+                        await part.deploy(fault)
+                continue
             for part in parts:
                 handler = getattr(part, "on_fault", None)
                 if handler is not None:
                     await handler(fault, begin)
+
+    def _resource_use(self) -> None:
+        cpu = [v for _t, v in self.metrics.series("edge_cpu_pct")]
+        rss = [v for _t, v in self.metrics.series("edge_rss_mb")]
+        if cpu:
+            self.metrics.gauge("edge_cpu_pct_mean", sum(cpu) / len(cpu))
+            self.metrics.gauge("edge_cpu_pct_max", max(cpu))
+        if rss:
+            self.metrics.gauge("edge_rss_mb_peak", max(rss))
+
+    def _detection_delay(self) -> None:
+        """Fault onset (first bearing wear start, ground truth) -> first debounced alarm."""
+        onsets = [f.start_s for f in self.spec.faults
+                  if isinstance(f, PlantFault) and f.kind == "bearing_wear"]
+        first_alarm = self.metrics.gauge_value("first_alarm_s")
+        if not onsets:
+            return
+        onset = min(onsets)
+        if first_alarm is None:
+            self.metrics.gauge("detection_missed", 1)
+            return
+        if first_alarm < onset:
+            self.metrics.gauge("false_alarm_before_onset", 1)
+        self.metrics.gauge("detection_delay_s", first_alarm - onset)
 
     def _windows(self) -> list[dict[str, Any]]:
         out = []

@@ -20,8 +20,10 @@ __all__ = [
     "BrokerSpec",
     "CloudSpec",
     "DeploymentSpec",
+    "EdgeMonitorSpec",
     "EdgeSpec",
     "FaultEntry",
+    "ModelSpec",
     "PlantFault",
     "PlantSpec",
     "ScenarioSpec",
@@ -42,6 +44,32 @@ class PlantSpec(_Frozen):
     scan_ms: float = Field(default=100.0, gt=0)
     opcua_port: int = Field(default=0, ge=0, le=65535)
     modbus_port: int = Field(default=0, ge=0, le=65535)
+    plc: bool = False
+    """Serve the model through a simulated PLC (OPC UA + Modbus) instead of stepping it bare."""
+
+
+class EdgeMonitorSpec(_Frozen):
+    """FB events the runner watches to measure the edge application (`FB.EVENT`).
+
+    `features` fires once per block, `inference`
+    carries the anomaly score in RD_1, `alarm` carries ALARM and SETPOINT, `actuation` is
+    the Modbus write's CNF; `model_fb` is the ONNX FB whose MODEL a model deployment swaps.
+    """
+
+    daq: str | None = None
+    """An FB with BLOCK and REQ (VIB_FEATURES) that takes each vibration block of `plant`
+    straight from its accelerometer (a DAQ on the edge; the PLC serves scalars only)."""
+    features: str | None = None
+    inference: str | None = None
+    alarm: str | None = None
+    actuation: str | None = None
+    model_fb: str | None = None
+    model: str | None = None
+    """The model (name in `models`) the ONNX FB runs first."""
+    cloud_link: str | None = None
+    """The pin holding the cloud FBs' link ID (`Tele.ID`): its edge link is the one measured."""
+    plant: str | None = None
+    """The plant whose PLC scans timestamp the vibration blocks."""
 
 
 class EdgeSpec(_Frozen):
@@ -51,6 +79,18 @@ class EdgeSpec(_Frozen):
     application: str
     types: list[str] = Field(default_factory=list)
     parameters: dict[str, str] = Field(default_factory=dict)
+    """Pin -> value; `${pump1.opcua}`, `${pump1.modbus}`, `${broker.port}`, `${run_dir}` and
+    `${model.NAME}` are replaced by the running parts' endpoints and files."""
+    monitor: EdgeMonitorSpec = EdgeMonitorSpec()
+
+
+class ModelSpec(_Frozen):
+    """A model version trained at run start from code (`testbed.ai.train`, small config)."""
+
+    name: str
+    version: str
+    seed: int
+    output: Literal["detector", "classifier"] = "detector"
 
 
 class BrokerSpec(_Frozen):
@@ -119,6 +159,9 @@ class ScenarioSpec(_Frozen):
     cloud: CloudSpec = CloudSpec()
     faults: list[FaultEntry] = Field(default_factory=list)
     deployments: list[DeploymentSpec] = Field(default_factory=list)
+    models: list[ModelSpec] = Field(default_factory=list)
+    detection_bound_s: float | None = Field(default=None, gt=0)
+    """The longest acceptable fault onset -> first debounced alarm (checked by the tests)."""
     metrics: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -133,9 +176,13 @@ class ScenarioSpec(_Frozen):
             if end is not None and end <= fault.start_s:
                 raise ValueError(f"fault {fault.kind} ends ({end}) before it starts "
                                  f"({fault.start_s})")
+        models = {(m.name, m.version) for m in self.models}
         for dep in self.deployments:
             if dep.edge not in edges:
                 raise ValueError(f"deployment to unknown edge {dep.edge!r}")
+            if dep.kind == "model" and (dep.name, dep.version) not in models:
+                raise ValueError(f"deployment of model {dep.name} {dep.version} that "
+                                 f"`models` does not declare")
         return self
 
 

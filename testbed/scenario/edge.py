@@ -1,0 +1,319 @@
+"""An edge device of a scenario: its application on the real clock, watched and deployed to.
+
+`EdgePart` loads the application with the scenario's placeholders filled in (PLC endpoints,
+broker port, run folder, model files), installs an `EdgeProbe` on its resources, attaches a
+`DeployAgent` to the edge link the application's cloud FBs opened, performs the cloud's
+model deployments (cloud deploy -> agent installs -> ONNX FB re-INIT, a hot swap) and, at
+the end, waits for the uplink to drain and compares cloud ingest with the edge store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+import numpy as np
+import structlog
+from numpy.typing import NDArray
+
+from drivers.errors import DriverError
+from drivers.mqtt.edge_link import EdgeLink
+from fb.cloud.link import edge_link, parse_link_id
+from fb.io.pool import IoLease, pool_for
+from testbed.api import Network, load
+from testbed.deploy import ApplicationRunner, DeployAgent, ModelRegistry
+from testbed.errors import ConfigError
+from testbed.runtime.instance import FBInstance
+from testbed.scenario.metrics import MetricsRecorder, percentile
+from testbed.scenario.models import TrainedModel
+from testbed.scenario.probes import EdgeProbe, ProbePoints
+from testbed.scenario.spec import DeploymentSpec, EdgeSpec
+
+if TYPE_CHECKING:
+    from testbed.scenario.parts import CloudPart, PlcPart
+    from testbed.scenario.runner import ScenarioRunner
+
+__all__ = ["EdgePart", "fill_placeholders"]
+
+log = structlog.get_logger(__name__)
+
+_PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
+_DRAIN_TIMEOUT_S = 8.0
+_LINK_TIMEOUT_S = 10.0
+_DEPLOY_TIMEOUT_S = 15.0
+
+
+def fill_placeholders(text: str, values: dict[str, str], where: str) -> str:
+    """Replace `${name}` by `values[name]`; an unknown name is a ConfigError naming `where`."""
+    def one(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key not in values:
+            raise ConfigError(f"{where}: unknown placeholder ${{{key}}}; known: "
+                              f"{', '.join(sorted(values))}")
+        return values[key]
+    return _PLACEHOLDER.sub(one, text)
+
+
+class EdgePart:
+    """An edge device running its application on the real clock (see module docstring)."""
+
+    def __init__(self, spec: EdgeSpec, runner: ScenarioRunner, *, values: dict[str, str],
+                 models: dict[tuple[str, str], TrainedModel], plc: PlcPart | None,
+                 cloud: CloudPart | None) -> None:
+        self.spec = spec
+        self._runner = runner
+        self._cloud = cloud
+        self._plc = plc
+        self._models = models
+        folder = runner.folder
+        self.network: Network = load(folder / spec.application, clock="real",
+                                     types=[folder / t for t in spec.types], start=False)
+        self.registry = ModelRegistry(runner.out_dir / "edge" / spec.name / "models")
+        values = dict(values)
+        first = spec.monitor.model
+        for (name, version), trained in models.items():
+            if name == first and self.registry.active(name) is None:
+                self.registry.install(name, version, trained.data, _sha256(trained.data))
+        for name in {n for n, _ in models}:
+            active = self.registry.active(name)
+            if active is not None:
+                values[f"model.{name}"] = str(active.path)
+        for path, text in spec.parameters.items():
+            self.network.write(path, fill_placeholders(text, values, f"edge {spec.name} {path}"))
+        m = spec.monitor
+        self.probe = EdgeProbe(
+            ProbePoints(*(self._fb(x) for x in (
+                m.features, m.inference, m.alarm, m.actuation,
+                None if m.model_fb is None else f"{m.model_fb}.INITO"))),
+            runner.metrics, runner.elapsed_s)
+        if m.daq is not None and plc is not None:
+            res, daq, _pin = self.network.resolve(f"{m.daq}.REQ")
+
+            def deliver(block: NDArray[np.float64], scan_t: float) -> None:
+                def thunk() -> None:
+                    daq.set("BLOCK", block)
+                    self.probe.block_delivered(scan_t)
+                    res.inject(f"{daq.name}.REQ")
+                if not res.post(thunk):
+                    runner.metrics.count("daq_blocks_dropped")
+
+            plc.add_block_listener(deliver)
+        self._lease: IoLease | None = None
+        self._link: EdgeLink | None = None
+        self._link_ready = asyncio.Event()
+        self._apps: ApplicationRunner | None = None
+        self._agent: DeployAgent | None = None
+        self._deploys: list[tuple[DeploymentSpec, float, float | None]] = []
+
+    def _fb(self, event_path: str | None) -> FBInstance | None:
+        if event_path is None:
+            return None
+        _res, fb, _pin = self.network.resolve(event_path)
+        return fb
+
+    @property
+    def group_and_node(self) -> tuple[str, str] | None:
+        if self._link is None:
+            return None
+        cfg = self._link.config.node
+        return cfg.group_id, cfg.edge_node_id
+
+    async def __aenter__(self) -> Self:
+        await self.network.__aenter__()
+        for res in self.network.device.resources.values():
+            res.add_tracer(self.probe)
+        self.network.device.start()
+        if self.spec.monitor.cloud_link is not None:
+            await self._attach_link(str(self.network.read(self.spec.monitor.cloud_link)))
+        return self
+
+    async def _attach_link(self, link_text: str) -> None:
+        link_id = parse_link_id(link_text)
+        self._lease = pool_for(self.network.device).lease(f"scenario:{self.spec.name}")
+        main_loop = asyncio.get_running_loop()
+        same_loop = False
+
+        async def job() -> None:
+            nonlocal same_loop
+            self._link = await edge_link(self._lease, link_id)  # type: ignore[arg-type]
+            same_loop = asyncio.get_running_loop() is main_loop
+            main_loop.call_soon_threadsafe(self._link_ready.set)
+
+        self._lease.spawn(job, "scenario-link")
+        async with asyncio.timeout(_LINK_TIMEOUT_S):
+            await self._link_ready.wait()
+        if self._link is None or not same_loop:
+            log.warning("scenario_deploy_agent_skipped", edge=self.spec.name,
+                        reason="the edge link runs on another loop")
+            return
+        self._apps = ApplicationRunner(self._runner.out_dir / "edge" / self.spec.name / "apps",
+                                       self.network.device.library)
+        await self._apps.__aenter__()
+        self._agent = DeployAgent(self._link, self._apps, self.registry)
+        await self._agent.__aenter__()
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            if self._agent is not None:
+                await self._agent.aclose()
+            if self._apps is not None:
+                await self._apps.__aexit__(None, None, None)
+            if self._lease is not None:
+                self._lease.close()
+        finally:
+            for res in self.network.device.resources.values():
+                res.remove_tracer(self.probe)
+            await self.network.__aexit__(et, exc, tb)
+
+    # -- during the run --------------------------------------------------------------
+
+    def sample(self, t_s: float, metrics: MetricsRecorder) -> None:
+        processed = dropped = faults = 0
+        for stats in self.network.device.statistics().values():
+            processed += stats.events_processed
+            dropped += stats.events_dropped + stats.external_dropped
+            faults += stats.faults
+        metrics.gauge("events_processed", processed)
+        metrics.gauge("events_dropped", dropped)
+        metrics.gauge("fb_faults", faults)
+        if self._link is not None:
+            link = self._link.statistics()
+            metrics.gauge("uplink_backlog", link.backlog, track_peak=True)
+            metrics.record("uplink_backlog", t_s, link.backlog)
+            metrics.gauge("edge_messages_stored", link.stored)
+        if not self.probe.alarm and self.probe.first_alarm_s is None:
+            metrics.record("alarm", t_s, 0.0)
+
+    async def deploy(self, dep: DeploymentSpec) -> None:
+        """The cloud deploys a model version; the ONNX FB re-INITs on it (hot swap)."""
+        if dep.kind != "model" or self._cloud is None or self.group_and_node is None:
+            log.warning("scenario_deploy_skipped", edge=dep.edge, kind=dep.kind)
+            return
+        trained = self._models[(dep.name, dep.version)]
+        group, node = self.group_and_node
+        started = time.monotonic()
+        ok = False
+        try:
+            service = self._cloud.service
+            await service.wait_until(lambda stats: stats.connected, _DEPLOY_TIMEOUT_S)
+            request = await self._cloud.service.deploy(group, node, "model", dep.name,
+                                                       dep.version, trained.data)
+            result = await self._cloud.service.wait_deploy_result(request, _DEPLOY_TIMEOUT_S)
+            ok = result.ok if hasattr(result, "ok") else True
+            active = self.registry.active(dep.name)
+            fb_path = self.spec.monitor.model_fb
+            if ok and active is not None and fb_path is not None:
+                await self._swap(fb_path, str(active.path))
+        except (TimeoutError, DriverError) as exc:
+            ok = False
+            log.warning("scenario_deploy_failed", edge=dep.edge, name=dep.name,
+                        version=dep.version, error=str(exc) or type(exc).__name__)
+        done = self.probe.swap_done_at
+        self._deploys.append((dep, started, done if ok else None))
+        log.info("scenario_model_deployed", edge=dep.edge, name=dep.name, version=dep.version,
+                 ok=ok and self.probe.swap_ok is not False,
+                 deploy_time_s=None if done is None else round(done - started, 3))
+
+    async def _swap(self, fb_path: str, model_path: str) -> None:
+        res, fb, _pin = self.network.resolve(f"{fb_path}.MODEL")
+        self.probe.swap_requested_at = time.monotonic()
+        self.probe.swap_done_at = None
+
+        def swap() -> None:
+            self.network.write(f"{fb_path}.MODEL", model_path)
+            fb.set("QI", True)
+            res.inject(f"{fb.name}.INIT")
+
+        self.probe.swapped.clear()
+        res.post(swap)
+        async with asyncio.timeout(_DEPLOY_TIMEOUT_S):
+            await self.probe.swapped.wait()
+
+    # -- at the end -------------------------------------------------------------------
+
+    async def finish(self, metrics: MetricsRecorder) -> None:
+        """Drain the uplink, then compare cloud ingest with the edge store's message ids."""
+        for _dep, started, done in self._deploys:
+            if done is not None:
+                metrics.sample("deploy_time_s", done - started)
+            metrics.count("deployments_ok" if done is not None else "deployments_failed")
+        if self.probe.first_alarm_s is not None:
+            metrics.gauge("first_alarm_s", self.probe.first_alarm_s)
+        link, cloud = self._link, self._cloud
+        if link is None or cloud is None:
+            return
+        deadline = time.monotonic() + _DRAIN_TIMEOUT_S
+        while time.monotonic() < deadline:
+            stats = link.statistics()
+            if stats.backlog == 0 and cloud.service.statistics().messages_ingested >= stats.stored:
+                break
+            await asyncio.sleep(0.1)
+        stats = link.statistics()
+        group, node = self.group_and_node or ("", "")
+        ingest = await asyncio.to_thread(_ingest_view, cloud.db_path, group, node)
+        metrics.gauge("messages_stored_at_edge", stats.stored)
+        metrics.gauge("messages_ingested", ingest.messages)
+        metrics.gauge("messages_lost", max(0, stats.stored - ingest.messages) + ingest.id_holes)
+        metrics.gauge("messages_duplicated", ingest.duplicated_rows)
+        metrics.gauge("messages_replayed", stats.replayed)
+        for value in ingest.live_latency_ms:
+            metrics.sample("e2e_latency_ms", value)
+        for value in ingest.replayed_latency_ms:
+            metrics.sample("e2e_latency_replayed_ms", value)
+        metrics.gauge("e2e_latency_live_p99_ms",
+                      percentile(sorted(ingest.live_latency_ms), 99) or 0.0)
+
+
+class _IngestView:
+    def __init__(self) -> None:
+        self.messages = 0
+        self.id_holes = 0
+        self.duplicated_rows = 0
+        self.live_latency_ms: list[float] = []
+        self.replayed_latency_ms: list[float] = []
+
+
+def _ingest_view(db_path: Path, group: str, node: str) -> _IngestView:
+    """Read the cloud database (read-only): ids, duplicates per stream, ingest latencies."""
+    view = _IngestView()
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        ids = [int(r[0]) for r in db.execute(
+            "SELECT message_id FROM messages WHERE group_id=? AND edge_node_id=? "
+            "ORDER BY message_id", (group, node))]
+        view.messages = len(ids)
+        if ids:
+            view.id_holes = (ids[-1] - ids[0] + 1) - len(set(ids))
+        first_row: dict[int, tuple[int, int, int]] = {}
+        streams = db.execute("SELECT id FROM streams WHERE group_id=? AND edge_node_id=?",
+                             (group, node)).fetchall()
+        for (stream_id,) in streams:
+            rows = db.execute(f"SELECT message_id, timestamp_ms, is_historical, received_ns "  # noqa: S608 - stream ids are integers from the database itself
+                              f"FROM s_{int(stream_id)}").fetchall()
+            seen: set[int] = set()
+            for message_id, ts_ms, historical, received_ns in rows:
+                if message_id is None:
+                    continue
+                if message_id in seen:
+                    view.duplicated_rows += 1
+                seen.add(message_id)
+                first_row.setdefault(int(message_id), (int(ts_ms), int(historical),
+                                                       int(received_ns)))
+        for ts_ms, historical, received_ns in first_row.values():
+            latency = received_ns / 1e6 - ts_ms
+            (view.replayed_latency_ms if historical else view.live_latency_ms).append(latency)
+    finally:
+        db.close()
+    return view
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()

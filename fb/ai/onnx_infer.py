@@ -13,11 +13,17 @@ one sample and the model's measured batch-1 time is below a thread hand-off (DES
 Executor results re-enter through the resource's external queue and are delivered in
 request order, one CNF per REQ (a REQ the full queue rejects gets CNF with QO FALSE).
 RD_j are scalars for one-sample results of size 1, else read-only numpy arrays.
+
+One-sample inline REQs take a prepared path (`_OneSamplePlan`, built once per lease): the
+SD values are copied into input buffers bound to the session once (onnxruntime I/O binding)
+and results copied out of bound output buffers, so an event costs little more than the model
+run itself.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import structlog
@@ -26,9 +32,10 @@ from numpy.typing import NDArray
 from testbed.ai.errors import ModelError
 from testbed.ai.executor import BatchingConfig, Outputs
 from testbed.ai.host import ModelLease, ModelOptions, host_for
-from testbed.ai.session import ModelSession, TensorSpec
+from testbed.ai.session import ModelSession, OneSampleBinding, TensorSpec
 from testbed.fbdef import interface
 from testbed.model import ServiceFBType
+from testbed.runtime.instance import attr_name
 from testbed.runtime.resource import Resource, split_pin
 from testbed.runtime.service import ServiceFB
 from testbed.types import ElementaryType, Kind
@@ -76,6 +83,71 @@ def _to_fb(out: NDArray[np.generic], samples: int) -> object:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _OneSamplePlan:
+    """A lease's inline path for one-sample REQs: bound buffers and pin names, built once.
+
+    The buffers are filled, run and read within one synchronous inline run, so reusing them
+    is safe; executor requests always get arrays of their own.
+    """
+
+    session: ModelSession
+    """The session the binding belongs to (the plan is used only while it serves)."""
+    binding: OneSampleBinding
+    inputs: tuple[tuple[str, NDArray[np.generic]], ...]
+    """(SD attribute name, flat view of its bound input buffer), in input order."""
+    outputs: tuple[tuple[str, NDArray[np.generic], bool], ...]
+    """(RD attribute name, its bound output buffer, whether a sample is one value)."""
+
+    @classmethod
+    def of(cls, lease: ModelLease) -> _OneSamplePlan | None:
+        """The plan for `lease`, or None when one sample does not run inline or a tensor's
+        sample shape is dynamic."""
+        session = lease.session
+        if not lease.runs_inline(1):
+            return None
+        binding = session.one_sample_binding()
+        if binding is None:
+            return None
+        inputs = tuple((attr_name(f"SD_{i}"), buffer.reshape(-1))
+                       for i, buffer in enumerate(binding.inputs, start=1))
+        outputs = tuple((attr_name(f"RD_{j}"), buffer, buffer.size == 1)
+                        for j, buffer in enumerate(binding.outputs, start=1))
+        return cls(session, binding, inputs, outputs)
+
+    def fill(self, fb: object) -> bool:
+        """Copy fb's SD values into the bound buffers; False when one is not exactly one
+        sample (or cannot be converted here), so the general path handles (or reports) it."""
+        for attr, flat in self.inputs:
+            value = getattr(fb, attr)
+            try:
+                if isinstance(value, np.ndarray):
+                    if value.size != flat.size:
+                        return False
+                    flat[...] = value if value.ndim == 1 else value.reshape(-1)
+                elif isinstance(value, list):
+                    if len(value) != flat.size:
+                        return False
+                    flat[:] = value
+                elif isinstance(value, (int, float)) and flat.size == 1:
+                    flat[0] = value
+                else:
+                    return False
+            except (ValueError, TypeError):
+                return False
+        return True
+
+    def publish(self, fb: object) -> None:
+        """Set RD_j from the output buffers: scalars, or read-only copies of one sample."""
+        for attr, buffer, scalar in self.outputs:
+            if scalar:
+                setattr(fb, attr, buffer.item())
+            else:
+                one = buffer[0].copy()
+                one.flags.writeable = False
+                setattr(fb, attr, one)
+
+
 class _OnnxInfer(ServiceFB):
     N = 0
     M = 0
@@ -83,6 +155,7 @@ class _OnnxInfer(ServiceFB):
     def __init__(self, name: str, resource: Resource) -> None:
         super().__init__(name, resource)
         self._lease: ModelLease | None = None
+        self._plan: _OneSamplePlan | None = None
         self._submitted = 0
         self._next = 0
         self._ready: dict[int, tuple[int, Outputs | ModelError]] = {}
@@ -135,6 +208,7 @@ class _OnnxInfer(ServiceFB):
             self._init_failed(str(exc))
             return
         old, self._lease = self._lease, result
+        self._plan = _OneSamplePlan.of(result)
         if old is not None:
             old.release()  # its executor finishes what it holds, then closes
         self.QO = True
@@ -199,6 +273,7 @@ class _OnnxInfer(ServiceFB):
         if self._lease is not None:
             self._lease.release(drain=False)  # nobody is left to take the results
             self._lease = None
+            self._plan = None
 
     def on_resource_stop(self) -> None:
         self._drop_lease()
@@ -206,6 +281,12 @@ class _OnnxInfer(ServiceFB):
     # --- REQ --------------------------------------------------------------------------
 
     def on_REQ(self) -> None:
+        plan = self._plan
+        if (plan is not None and self._next == self._submitted and self.QI
+                and self._lease is not None and self._lease.session is plan.session
+                and plan.fill(self)):
+            self._run_one_sample(plan)
+            return
         lease = self._lease
         if not self.QI or lease is None:
             self.QO, self.STATUS = False, "not initialised" if self.QI else "QI is FALSE"
@@ -246,6 +327,18 @@ class _OnnxInfer(ServiceFB):
             self._arrived(seq, samples, ModelError(
                 f"{session.origin}: inference queue full ({lease.executor.config.queue_capacity}"
                 " requests); request dropped"))
+
+    def _run_one_sample(self, plan: _OneSamplePlan) -> None:
+        """The prepared inline path: one sample, already in the plan's buffers."""
+        self.inline_runs += 1
+        try:
+            plan.binding.run()
+        except ModelError as exc:
+            self._publish(1, exc)
+            return
+        plan.publish(self)
+        self.QO, self.STATUS = True, "OK"
+        self.emit_CNF()
 
     def _arrived(self, seq: int, samples: int, result: Outputs | ModelError) -> None:
         self._ready[seq] = (samples, result)

@@ -21,7 +21,13 @@ from numpy.typing import NDArray
 
 from testbed.ai.errors import ModelError
 
-__all__ = ["INLINE_THRESHOLD_S", "ModelSession", "ModelSignature", "TensorSpec"]
+__all__ = [
+    "INLINE_THRESHOLD_S",
+    "ModelSession",
+    "ModelSignature",
+    "OneSampleBinding",
+    "TensorSpec",
+]
 
 INLINE_THRESHOLD_S = 50e-6
 """Work shorter than a thread hand-off may run inline in the resource (DESIGN rule 6)."""
@@ -89,6 +95,44 @@ def _spec(arg: object) -> TensorSpec:
     shape = tuple(d if isinstance(d, int) and d >= 0 else None
                   for d in (getattr(arg, "shape", None) or ()))
     return TensorSpec(name, element, shape)
+
+
+def _one_sample_buffer(spec: TensorSpec) -> NDArray[np.generic] | None:
+    """A zeroed (1, *sample shape) array for `spec`, or None when a sample dim is dynamic."""
+    if spec.sample_size is None:
+        return None
+    dims = tuple(d for d in spec.sample_shape if d is not None)
+    return np.zeros((1, *dims), dtype=spec.dtype)
+
+
+class OneSampleBinding:
+    """Batch-1 runs through onnxruntime I/O binding: input and output buffers bound once.
+
+    Callers write one sample into `inputs` and read results from `outputs` after `run()`;
+    nothing is converted or allocated per run. The buffers are reused by the next run, so
+    copy out what must outlive it, and use one binding from one thread at a time.
+    """
+
+    def __init__(self, session: ort.InferenceSession, origin: str,
+                 inputs: Sequence[tuple[TensorSpec, NDArray[np.generic]]],
+                 outputs: Sequence[tuple[TensorSpec, NDArray[np.generic]]]) -> None:
+        self.origin = origin
+        self.inputs = tuple(buffer for _spec, buffer in inputs)
+        self.outputs = tuple(buffer for _spec, buffer in outputs)
+        binding = session.io_binding()
+        for spec, buffer in inputs:
+            binding.bind_ortvalue_input(spec.name, ort.OrtValue.ortvalue_from_numpy(buffer))
+        for spec, buffer in outputs:
+            binding.bind_ortvalue_output(spec.name, ort.OrtValue.ortvalue_from_numpy(buffer))
+        self._binding = binding
+        self._run = session.run_with_iobinding
+
+    def run(self) -> None:
+        """Run once on the bound buffers; maps onnxruntime failures to ModelError."""
+        try:
+            self._run(self._binding)
+        except Exception as exc:  # onnxruntime raises its own untyped exceptions
+            raise ModelError(f"{self.origin}: inference failed: {exc}") from exc
 
 
 class ModelSession:
@@ -161,6 +205,17 @@ class ModelSession:
         except Exception as exc:  # onnxruntime raises its own untyped exceptions
             raise ModelError(f"{self.origin}: inference failed: {exc}") from exc
         return out
+
+    def one_sample_binding(self) -> OneSampleBinding | None:
+        """Bound buffers for batch-1 runs, or None when a tensor's sample shape is dynamic."""
+        bound: list[list[tuple[TensorSpec, NDArray[np.generic]]]] = [[], []]
+        for side, specs in enumerate((self.inputs, self.outputs)):
+            for spec in specs:
+                buffer = _one_sample_buffer(spec)
+                if buffer is None:
+                    return None
+                bound[side].append((spec, buffer))
+        return OneSampleBinding(self._session, self.origin, bound[0], bound[1])
 
     def zeros(self, batch: int = 1) -> dict[str, NDArray[np.generic]]:
         """A feed of zeros with dynamic dimensions set to `batch` (first) or 1."""

@@ -74,13 +74,14 @@ class MqttTransport:
             inboxes = {site: await client.subscribe(
                 f"{self._prefix}/+/{GLOBAL_TOPIC_LEVEL}", qos=1, capacity=capacity,
                 overflow="drop_newest") for site, client in self._clients.items()}
-            # the readers end when their subscriptions close (client close on exit)
+            # the readers are cancelled on exit, before their clients close
             self._task_group = await stack.enter_async_context(asyncio.TaskGroup())
-            self._task_group.create_task(self._read(updates, None), name="fl-aggregator-inbox")
-            for site, subscription in inboxes.items():
-                self._task_group.create_task(self._read(subscription, site),
-                                             name=f"fl-site-inbox-{site}")
-            stack.push_async_callback(self._close_subscriptions, updates, *inboxes.values())
+            readers = [self._task_group.create_task(self._read(updates, None),
+                                                    name="fl-aggregator-inbox")]
+            readers += [self._task_group.create_task(self._read(subscription, site),
+                                                     name=f"fl-site-inbox-{site}")
+                        for site, subscription in inboxes.items()]
+            stack.callback(self._cancel, readers)
         except DriverError as exc:
             await stack.aclose()
             raise FederatedError(f"MQTT transport to {self._config.host}:{self._config.port}: "
@@ -95,7 +96,7 @@ class MqttTransport:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the subscriptions, the readers and every client. Idempotent."""
+        """Stop the readers and close every client (and so its subscriptions). Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -103,9 +104,9 @@ class MqttTransport:
             await self._stack.aclose()
 
     @staticmethod
-    async def _close_subscriptions(*subscriptions: Subscription) -> None:
-        for subscription in subscriptions:
-            subscription.close()
+    def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
 
     async def _read(self, subscription: Subscription, site: str | None) -> None:
         async for message in subscription:

@@ -1,0 +1,79 @@
+"""FedAvg over MQTT with the embedded broker: same result as in-process, topics and QoS 1."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from drivers.mqtt import EmbeddedBroker, MqttClient, MqttClientConfig
+from testbed.ai.errors import FederatedError
+from testbed.ai.federated import (
+    FederatedConfig,
+    MqttTransport,
+    PayloadKind,
+    WeightPayload,
+    run_federated,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_mqtt_transport_gives_the_in_process_result() -> None:
+    """The same seed over an embedded broker gives the report and model bytes of in-process."""
+    config = FederatedConfig.small(seed=5).model_copy(update={"rounds": 3})
+    local = await run_federated(config)
+    async with EmbeddedBroker() as broker:
+        client = MqttClientConfig(port=broker.port)
+        async with MqttClient(client) as observer:
+            await observer.wait_connected()
+            seen = await observer.subscribe("testbed/fl/#", qos=1)
+            async with MqttTransport(client, [s.name for s in config.sites]) as transport:
+                remote = await run_federated(config, transport)
+                stats = transport.statistics()
+            topics = []
+            async with asyncio.timeout(5):
+                while len(topics) < stats.updates_sent + stats.globals_sent:
+                    topics.append((await seen.get()).topic)
+    assert remote.report.transport == "mqtt"
+    assert remote.report.without_timings() == local.report.without_timings().model_copy(
+        update={"transport": "mqtt"})
+    assert remote.model_onnx == local.model_onnx
+    assert stats.updates_sent == 2 * (config.rounds + 1)
+    assert stats.globals_sent == config.rounds + 1
+    assert stats.rejected == 0
+    assert "testbed/fl/0/site_a" in topics
+    assert "testbed/fl/0/global" in topics
+    assert f"testbed/fl/{config.rounds}/site_b" in topics
+    assert f"testbed/fl/{config.rounds}/global" in topics
+
+
+async def test_missing_site_update_times_out_with_a_clear_error() -> None:
+    """If a site never uploads, the aggregator's wait ends in FederatedError naming the round."""
+    async with EmbeddedBroker() as broker:
+        client = MqttClientConfig(port=broker.port)
+        async with MqttTransport(client, ["site_a", "site_b"], timeout_s=0.5) as transport:
+            payload = WeightPayload(PayloadKind.STATISTICS, 0, "site_a", 1, ())
+            await transport.send_update(0, "site_a", payload.encode())
+            first = await transport.next_update(0)
+            assert WeightPayload.decode(first).site == "site_a"
+            with pytest.raises(FederatedError, match="round 0"):
+                await transport.next_update(0)
+
+
+async def test_unreachable_broker_is_a_federated_error() -> None:
+    """A broker that is not there fails the transport's opening with FederatedError."""
+    async with EmbeddedBroker() as broker:
+        port = broker.port
+    client = MqttClientConfig(port=port, connect_timeout_s=0.5)
+    with pytest.raises(FederatedError, match=str(port)):
+        async with MqttTransport(client, ["site_a", "site_b"]):
+            pass
+
+
+def test_site_names_must_be_single_topic_levels() -> None:
+    """A site called `global` or containing `/` is refused before connecting."""
+    with pytest.raises(FederatedError, match="topic levels"):
+        MqttTransport(MqttClientConfig(), ["global", "site_b"])
+    with pytest.raises(FederatedError, match="topic levels"):
+        MqttTransport(MqttClientConfig(), ["a/b"])

@@ -12,6 +12,7 @@ optional `on_change` listener as an `AppliedChange`; the gateway persists those.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from testbed.types import ELEMENTARY, format_value
 __all__ = ["REASONS", "AppliedChange", "ChangeKind", "CommandExecutor", "MgmtResponse"]
 
 log = structlog.get_logger(__name__)
+
+_STRAY_CLOSE = re.compile(r"^\s*(<Request\b[^<>]*/>)\s*</Request>\s*$")
 
 REASONS = ("RDY", "BAD_PARAMS", "LOCAL_TERMINATION", "SYSTEM_TERMINATION", "NOT_READY",
            "UNSUPPORTED_CMD", "UNSUPPORTED_TYPE", "NO_SUCH_OBJECT", "INVALID_OBJECT",
@@ -102,7 +105,13 @@ class CommandExecutor:
         try:
             req = SafeET.fromstring(request_xml)
         except Exception as exc:  # defusedxml raises several types for hostile or bad XML
-            return MgmtResponse("", "INVALID_OBJECT", detail=f"malformed request XML: {exc}")
+            # FORTE reads the first element and ignores what follows it; 4diac exports
+            # carry `<Request .../></Request>` on START lines, so accept a stray close tag
+            m = _STRAY_CLOSE.match(request_xml)
+            if m is None:
+                return MgmtResponse("", "INVALID_OBJECT",
+                                    detail=f"malformed request XML: {exc}")
+            req = SafeET.fromstring(m.group(1))
         if req.tag != "Request":
             return MgmtResponse(req.get("ID", ""), "INVALID_OBJECT",
                                 detail=f"expected <Request>, got <{req.tag}>")

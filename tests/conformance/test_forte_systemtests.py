@@ -124,3 +124,15 @@ def test_csv_writer(tmp_path: Path, boot_file: str, csv_name: str, should_exist:
     assert csv.exists() == should_exist
     if should_exist:
         assert csv.read_text(encoding="utf-8") == content
+
+
+def test_publish_types_boot_file_loads_with_its_stray_close_tag(tmp_path: Path) -> None:
+    """FORTE's own publish_types.fboot ends with `<Request .../></Request>`: accepted."""
+    from testbed.fourdiac.bootfile import load_boot_file
+    from testbed.runtime.clock import VirtualClock
+    from testbed.runtime.device import Device
+
+    device = Device("t", clock=VirtualClock())
+    result = load_boot_file(device, shared_path("4diac", "fbdk-asn1", "publish_types.fboot"))
+    assert result.ok, result.error
+    device.kill()

@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from drivers.mqtt import EmbeddedBroker
 from testbed.ai.federated import FederatedReport
 from testbed.cli import main
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`main` points logging at the captured stdout; put the previous setup back after."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def _report(folder: Path) -> FederatedReport:

@@ -29,7 +29,7 @@ from testbed.api import Network, load
 from testbed.deploy import ApplicationRunner, DeployAgent, ModelRegistry
 from testbed.errors import ConfigError
 from testbed.runtime.instance import FBInstance
-from testbed.scenario.metrics import MetricsRecorder, percentile
+from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.models import TrainedModel
 from testbed.scenario.probes import EdgeProbe, ProbePoints
 from testbed.scenario.spec import DeploymentSpec, EdgeSpec
@@ -186,7 +186,6 @@ class EdgePart:
             link = self._link.statistics()
             metrics.gauge("uplink_backlog", link.backlog, track_peak=True)
             metrics.record("uplink_backlog", t_s, link.backlog)
-            metrics.gauge("edge_messages_stored", link.stored)
         if not self.probe.alarm and self.probe.first_alarm_s is None:
             metrics.record("alarm", t_s, 0.0)
 
@@ -266,8 +265,6 @@ class EdgePart:
             metrics.sample("e2e_latency_ms", value)
         for value in ingest.replayed_latency_ms:
             metrics.sample("e2e_latency_replayed_ms", value)
-        metrics.gauge("e2e_latency_live_p99_ms",
-                      percentile(sorted(ingest.live_latency_ms), 99) or 0.0)
 
 
 class _IngestView:

@@ -117,7 +117,9 @@ class PahoSession:
             reconnect_on_failure=False,
             **kwargs,
         )
-        self._paho.max_inflight_messages_set(config.max_inflight)
+        # MqttClient's window already bounds what is in flight; a paho limit as well would
+        # make paho rescan every held message at each PUBACK (O(window) per ack)
+        self._paho.max_inflight_messages_set(0)
         self._paho.max_queued_messages_set(0)  # our in-flight window bounds what paho holds
         self._paho.connect_timeout = config.connect_timeout_s
         if config.username is not None:

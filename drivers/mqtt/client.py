@@ -258,7 +258,9 @@ class MqttClient:
             raise DriverConfigError(f"qos must be 0, 1 or 2, got {qos}")
         if self._session is None or not self.is_connected:
             raise ConnectionLost(f"not connected to {self._config.host}:{self._config.port}")
-        if qos > 0:
+        if qos > 0 and not self._window.locked():
+            await self._window.acquire()  # room now: returns without waiting, no deadline needed
+        elif qos > 0:
             try:
                 async with asyncio.timeout(self._config.publish_timeout_s):
                     await self._window.acquire()

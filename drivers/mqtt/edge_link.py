@@ -36,6 +36,7 @@ import collections
 import contextvars
 import enum
 import functools
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -641,52 +642,85 @@ class EdgeLink:
     async def _pump(
         self, stream: _Stream, bucket: _TokenBucket, boundary_id: int
     ) -> tuple[bool, bool]:
+        """Send up to `sends_per_turn` messages of `stream`, in batches of what the buffer
+        holds; returns (progressed, throttled by the replay rate)."""
         progressed = False
-        for _ in range(self._config.sends_per_turn):
-            if not stream.buffer and stream.in_db:
+        budget = self._config.sends_per_turn
+        buffer = stream.buffer
+        while budget > 0:
+            if not buffer and stream.in_db:
                 await self._refill(stream)
                 progressed = True
-            if not stream.buffer:
+            removed_through = self._store.removed_through_id
+            while buffer and buffer[0].id <= removed_through:
+                buffer.popleft()  # ids only grow: the removed ones are a prefix
+                budget -= 1
+            if not buffer:
                 return progressed, False
-            stored = stream.buffer[0]
-            if stored.id <= self._store.removed_through_id:
-                stream.buffer.popleft()
-                continue
-            historical = stored.id <= boundary_id
-            if historical and not bucket.take():
+            batch: list[tuple[StoredMessage, bool]] = []
+            throttled = False
+            for stored in itertools.islice(buffer, max(budget, 1)):
+                historical = stored.id <= boundary_id
+                if historical and not bucket.take():
+                    throttled = True
+                    break
+                batch.append((stored, historical))
+            if batch:
+                done, held = await self._send_many(batch)
+                for _ in range(done):
+                    buffer.popleft()
+                progressed = progressed or done > 0
+                budget -= len(batch)
+                if held:
+                    return progressed, False
+            if throttled:
                 return progressed, True
-            outcome = await self._send(stored, historical)
-            if outcome is PublishOutcome.HELD:
-                return progressed, False
-            stream.buffer.popleft()
-            progressed = True
         return progressed, False
 
-    async def _send(self, stored: StoredMessage, historical: bool) -> PublishOutcome | None:
-        message = self._decoded.pop(stored.payload, None)
-        if message is None:
-            try:
-                message = DataMessage.from_bytes(stored.payload)
-            except ProtocolError as exc:
-                self._discard(stored, exc)
-                return None
+    async def _send_many(self, batch: list[tuple[StoredMessage, bool]]) -> tuple[int, bool]:
+        """Publish a batch in order; returns how many are done with (sent or discarded) and
+        whether the node held the next one."""
+        items: list[tuple[DataMessage, int, bool]] = []
+        stored_of_item: list[StoredMessage] = []
+        done = 0
+        for stored, historical in batch:
+            message = self._decoded.pop(stored.payload, None)
+            if message is None:
+                try:
+                    message = DataMessage.from_bytes(stored.payload)
+                except ProtocolError as exc:
+                    if not items:  # discard only where order allows: at the batch's head
+                        self._discard(stored, exc)
+                        done += 1
+                        continue
+                    break  # sent first: the broken one heads the next batch
+            items.append((message, stored.id, historical))
+            stored_of_item.append(stored)
+        if not items:
+            return done, False
         sink: list[Delivery] = []
         token = _delivery_sink.set(sink)
         try:
-            outcome = await self._node.publish_data(message, stored.id, historical=historical)
-        except DriverConfigError as exc:  # names a metric or device no longer declared
-            self._discard(stored, exc)
-            return None
+            results = await self._node.publish_data_many(items)
         finally:
             _delivery_sink.reset(token)
-        if outcome is PublishOutcome.SENT:
+        deliveries = iter(sink)
+        for stored, (_message, _id, historical), result in zip(
+            stored_of_item, items, results, strict=False
+        ):
+            if result is PublishOutcome.HELD:
+                return done, True
+            done += 1
+            if isinstance(result, DriverConfigError):  # names a metric or device no longer declared
+                self._discard(stored, result)
+                continue
             if historical:
                 self._counters.replayed += 1
             else:
                 self._counters.sent_live += 1
-            for delivery in sink:
-                delivery.acked.add_done_callback(functools.partial(self._on_acked, stored.id))
-        return outcome
+            delivery = next(deliveries)
+            delivery.acked.add_done_callback(functools.partial(self._on_acked, stored.id))
+        return done, False
 
     def _discard(self, stored: StoredMessage, exc: DriverError) -> None:
         self._counters.unsendable += 1

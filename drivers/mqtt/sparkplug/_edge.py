@@ -461,24 +461,68 @@ class EdgeNode:
         `message_id` is the store's 64-bit id, carried in the payload `uuid` for end-to-end
         dedupe; replayed messages pass `historical=True` (is_historical on every metric).
         """
-        uuid = message_id_uuid(message_id)
+        (result,) = await self.publish_data_many([(message, message_id, historical)])
+        if isinstance(result, DriverConfigError):
+            raise result
+        return result
+
+    async def publish_data_many(
+        self, items: Sequence[tuple[DataMessage, int, bool]]
+    ) -> list[PublishOutcome | DriverConfigError]:
+        """Send (message, message_id, historical) items in order, under one lock and one
+        network deadline for the whole batch (the per-message path of a forwarder).
+
+        Answers item by item: SENT; HELD for the first one that must wait (the rest are not
+        tried, so order holds); or the DriverConfigError of a message naming an undeclared
+        device or metric (not sent; later items still go). Other errors propagate, with the
+        earlier items already handed to the transport.
+        """
+        results: list[PublishOutcome | DriverConfigError] = []
+        qos = self._config.data_qos
+        publish = self._transport.publish
         async with self._lock:
-            if not self.can_publish or (
-                message.device_id is not None and not self._device(message.device_id).born
-            ):
-                self._counts["held"] += 1
-                return PublishOutcome.HELD
-            metrics = tuple(
-                self._data_metric(message.device_id, c, historical) for c in message.changes
-            )
-            payload = Payload(
-                timestamp_ms=self._clock_ms(), metrics=metrics, seq=self._next_seq(), uuid=uuid
-            )
-            verb = MessageType.NDATA if message.device_id is None else MessageType.DDATA
-            topic = self._topic(verb, message.device_id)
-            await self._send(topic, payload, qos=self._config.data_qos, retain=False)
-            self._counts["data"] += 1
-        return PublishOutcome.SENT
+            try:
+                async with asyncio.timeout(self._config.network_timeout_s):
+                    for message, message_id, historical in items:
+                        try:
+                            if not self.can_publish or (
+                                message.device_id is not None
+                                and not self._device(message.device_id).born
+                            ):
+                                self._counts["held"] += 1
+                                results.append(PublishOutcome.HELD)
+                                break
+                            topic, payload = self._data_payload(message, message_id, historical)
+                        except DriverConfigError as exc:
+                            results.append(exc)
+                            continue
+                        data = encode_payload(payload, max_bytes=self._config.max_payload_bytes)
+                        await publish(topic, data, qos, False)
+                        self._counts["data"] += 1
+                        results.append(PublishOutcome.SENT)
+            except TimeoutError as exc:
+                if isinstance(exc, DriverTimeout):
+                    raise
+                raise DriverTimeout(
+                    f"publishing {len(items)} data message(s) took longer than "
+                    f"{self._config.network_timeout_s} s"
+                ) from exc
+        return results
+
+    def _data_payload(
+        self, message: DataMessage, message_id: int, historical: bool
+    ) -> tuple[str, Payload]:
+        metrics = tuple(
+            self._data_metric(message.device_id, c, historical) for c in message.changes
+        )
+        payload = Payload(
+            timestamp_ms=self._clock_ms(),
+            metrics=metrics,
+            seq=self._next_seq(),
+            uuid=message_id_uuid(message_id),
+        )
+        verb = MessageType.NDATA if message.device_id is None else MessageType.DDATA
+        return self._topic(verb, message.device_id), payload
 
     async def report(
         self,

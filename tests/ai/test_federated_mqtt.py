@@ -6,12 +6,13 @@ import asyncio
 
 import pytest
 
-from drivers.mqtt import EmbeddedBroker, MqttClient, MqttClientConfig
+from drivers.mqtt import EmbeddedBroker, EmbeddedBrokerConfig, MqttClient, MqttClientConfig
 from testbed.ai.errors import FederatedError
 from testbed.ai.federated import (
     FederatedConfig,
     MqttTransport,
     PayloadKind,
+    TransportStatistics,
     WeightPayload,
     run_federated,
 )
@@ -34,7 +35,10 @@ async def test_mqtt_transport_gives_the_in_process_result() -> None:
             topics = []
             async with asyncio.timeout(5):
                 while len(topics) < stats.updates_sent + stats.globals_sent:
-                    topics.append((await seen.get()).topic)
+                    message = await seen.get()
+                    if message.payload:  # empty payloads clear retained messages
+                        topics.append(message.topic)
+            leftovers = await _retained(client)
     assert remote.report.transport == "mqtt"
     assert remote.report.without_timings() == local.report.without_timings().model_copy(
         update={"transport": "mqtt"})
@@ -46,6 +50,21 @@ async def test_mqtt_transport_gives_the_in_process_result() -> None:
     assert "testbed/fl/0/global" in topics
     assert f"testbed/fl/{config.rounds}/site_b" in topics
     assert f"testbed/fl/{config.rounds}/global" in topics
+    assert leftovers == []
+
+
+async def _retained(config: MqttClientConfig) -> list[str]:
+    """Topics under testbed/fl still holding a retained payload (sentinel marks the end)."""
+    async with MqttClient(config) as late:
+        await late.wait_connected()
+        inbox = await late.subscribe("testbed/fl/#", qos=1)
+        await (await late.publish("testbed/fl/end/sentinel", b"end", qos=1)).acked
+        found = []
+        async with asyncio.timeout(5):
+            while (message := await inbox.get()).topic != "testbed/fl/end/sentinel":
+                if message.payload:
+                    found.append(message.topic)
+        return found
 
 
 async def test_missing_site_update_times_out_with_a_clear_error() -> None:
@@ -77,3 +96,60 @@ def test_site_names_must_be_single_topic_levels() -> None:
         MqttTransport(MqttClientConfig(), ["global", "site_b"])
     with pytest.raises(FederatedError, match="topic levels"):
         MqttTransport(MqttClientConfig(), ["a/b"])
+
+
+class _PauseBeforeUpload:
+    """Wraps a transport: site_a's upload of `round_index` waits until the test lets it go."""
+
+    def __init__(self, inner: MqttTransport, round_index: int) -> None:
+        self.inner = inner
+        self.kind = inner.kind
+        self.round_index = round_index
+        self.reached = asyncio.Event()
+        self.resume = asyncio.Event()
+
+    async def send_update(self, round_index: int, site: str, data: bytes) -> None:
+        if (round_index, site) == (self.round_index, "site_a"):
+            self.reached.set()
+            await self.resume.wait()
+        await self.inner.send_update(round_index, site, data)
+
+    async def next_update(self, round_index: int) -> bytes:
+        return await self.inner.next_update(round_index)
+
+    async def send_global(self, round_index: int, data: bytes) -> None:
+        await self.inner.send_global(round_index, data)
+
+    async def next_global(self, site: str, round_index: int) -> bytes:
+        return await self.inner.next_global(site, round_index)
+
+    def statistics(self) -> TransportStatistics:
+        return self.inner.statistics()
+
+
+async def test_federation_survives_a_broker_restart() -> None:
+    """A broker restart mid-round loses nothing: the result equals the in-process one."""
+    config = FederatedConfig.small(seed=6).model_copy(update={"rounds": 4})
+    local = await run_federated(config)
+    first = EmbeddedBroker()
+    await first.__aenter__()
+    port = first.port
+    client = MqttClientConfig(port=port)
+    try:
+        async with MqttTransport(client, [s.name for s in config.sites]) as inner:
+            transport = _PauseBeforeUpload(inner, round_index=2)
+            async with asyncio.TaskGroup() as group:
+                run = group.create_task(run_federated(config, transport))
+                await transport.reached.wait()
+                await first.aclose()
+                async with EmbeddedBroker(EmbeddedBrokerConfig(port=port)):
+                    transport.resume.set()
+                    remote = await run
+                    stats = inner.statistics()
+                    await inner.aclose()
+    finally:
+        await first.aclose()
+    assert remote.report.without_timings() == local.report.without_timings().model_copy(
+        update={"transport": "mqtt"})
+    assert remote.model_onnx == local.model_onnx
+    assert stats.republished + stats.retries > 0, stats

@@ -3,6 +3,14 @@
 Topics: `<prefix>/<round>/<site>` carries a site's upload, `<prefix>/<round>/global` the
 aggregated model (prefix `testbed/fl`). The aggregator subscribes to `<prefix>/+/+` and skips
 `global`; each site subscribes to `<prefix>/+/global`. A publish counts as sent at its PUBACK.
+
+Surviving a broker restart or a dropped connection: messages are published retained, so a
+client that resubscribes after a reconnect gets the current round's messages again; every
+client re-publishes the last message it sent whenever it starts a new session (a restarted
+broker has lost its retained messages); a publish that meets a lost connection waits for the
+next session and tries again (all under the transport's deadline); receivers accept each
+topic once. The aggregator clears (empty retained payload) a round's uploads and the previous
+global model when it sends a new one, and the last global model when the transport closes.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from typing import Self
 
 import structlog
 
-from drivers.errors import DriverError
+from drivers.errors import ConnectionLost, DriverError
 from drivers.mqtt import MqttClient, MqttClientConfig, Subscription
 from testbed.ai.errors import FederatedError
 from testbed.ai.federated.transport import RoundMailbox, TransportStatistics
@@ -51,6 +59,13 @@ class MqttTransport:
         self._received = 0
         self._bytes_sent = 0
         self._stray = 0
+        self._duplicates = 0
+        self._republished = 0
+        self._retries = 0
+        self._seen: set[tuple[str, str]] = set()
+        """(receiving role, topic) pairs already accepted."""
+        self._last_sent: dict[str, tuple[str, bytes]] = {}
+        """Per client role (site name, "" for the aggregator): the last topic and payload."""
         self._closed = False
 
     @property
@@ -74,14 +89,18 @@ class MqttTransport:
             inboxes = {site: await client.subscribe(
                 f"{self._prefix}/+/{GLOBAL_TOPIC_LEVEL}", qos=1, capacity=capacity,
                 overflow="drop_newest") for site, client in self._clients.items()}
-            # the readers are cancelled on exit, before their clients close
-            self._task_group = await stack.enter_async_context(asyncio.TaskGroup())
-            readers = [self._task_group.create_task(self._read(updates, None),
-                                                    name="fl-aggregator-inbox")]
-            readers += [self._task_group.create_task(self._read(subscription, site),
-                                                     name=f"fl-site-inbox-{site}")
-                        for site, subscription in inboxes.items()]
-            stack.callback(self._cancel, readers)
+            # readers and re-publishers are cancelled on exit, before their clients close
+            group = self._task_group = await stack.enter_async_context(asyncio.TaskGroup())
+            tasks = [group.create_task(self._read(updates, None), name="fl-aggregator-inbox")]
+            tasks += [group.create_task(self._read(subscription, site),
+                                        name=f"fl-site-inbox-{site}")
+                      for site, subscription in inboxes.items()]
+            roles = {"": self._aggregator, **self._clients}
+            tasks += [group.create_task(self._republish_on_reconnect(role, client),
+                                        name=f"fl-republish-{role or 'aggregator'}")
+                      for role, client in roles.items()]
+            stack.callback(self._cancel, tasks)
+            stack.push_async_callback(self._clear_last_global)
         except DriverError as exc:
             await stack.aclose()
             raise FederatedError(f"MQTT transport to {self._config.host}:{self._config.port}: "
@@ -110,6 +129,13 @@ class MqttTransport:
 
     async def _read(self, subscription: Subscription, site: str | None) -> None:
         async for message in subscription:
+            if not message.payload:
+                continue  # a cleared retained message
+            key = (site or "", message.topic)
+            if key in self._seen:
+                self._duplicates += 1
+                continue
+            self._seen.add(key)
             levels = message.topic[len(self._prefix) + 1:].split("/")
             try:
                 round_index = int(levels[0])
@@ -126,24 +152,68 @@ class MqttTransport:
                 self._stray += 1
                 _log.warning("federated_message_refused", topic=message.topic, error=str(exc))
 
-    async def _publish(self, client: MqttClient | None, topic: str, data: bytes) -> None:
-        if client is None or self._closed:
+    async def _publish(self, role: str, topic: str, data: bytes, *,
+                       remember: bool = True) -> None:
+        client = self._aggregator if role == "" else self._clients.get(role)
+        if client is None or (self._closed and remember):
             raise FederatedError("MQTT transport is not open")
+        if remember:
+            self._last_sent[role] = (topic, data)
         try:
-            delivery = await client.publish(topic, data, qos=1)
             async with asyncio.timeout(self._timeout_s):
-                await delivery.acked
+                while True:
+                    session = client.session_id
+                    try:
+                        delivery = await client.publish(topic, data, qos=1, retain=True)
+                        await delivery.acked
+                        break
+                    except ConnectionLost:
+                        self._retries += 1
+                        await client.wait_session_change(session)
         except TimeoutError as exc:
-            raise FederatedError(f"no PUBACK for {topic} within {self._timeout_s} s") from exc
+            raise FederatedError(f"{topic} not acknowledged within {self._timeout_s} s"
+                                 ) from exc
         except DriverError as exc:
             raise FederatedError(f"publish {topic}: {exc}") from exc
         self._bytes_sent += len(data)
 
+    async def _republish_on_reconnect(self, role: str, client: MqttClient) -> None:
+        while True:
+            session = client.session_id
+            try:
+                await client.wait_session_change(session)
+            except DriverError:
+                return  # the client failed or closed: nothing left to re-send through it
+            last = self._last_sent.get(role)
+            if last is None:
+                continue
+            topic, data = last
+            try:
+                delivery = await client.publish(topic, data, qos=1, retain=True)
+                async with asyncio.timeout(self._timeout_s):
+                    await delivery.acked
+            except (DriverError, TimeoutError) as exc:
+                _log.warning("federated_republish_failed", topic=topic, error=str(exc))
+                continue
+            self._republished += 1
+            _log.info("federated_message_republished", topic=topic, role=role or "aggregator")
+
+    async def _clear(self, topic: str) -> None:
+        await self._publish("", topic, b"", remember=False)
+
+    async def _clear_last_global(self) -> None:
+        last = self._last_sent.get("")
+        if last is None or self._aggregator is None or not self._aggregator.is_connected:
+            return
+        try:
+            await self._clear(last[0])
+        except FederatedError as exc:
+            _log.warning("federated_clear_failed", topic=last[0], error=str(exc))
+
     async def send_update(self, round_index: int, site: str, data: bytes) -> None:
-        client = self._clients.get(site)
-        if client is None:
+        if site not in self._clients:
             raise FederatedError(f"unknown site {site!r}; known: {list(self._sites)}")
-        await self._publish(client, f"{self._prefix}/{round_index}/{site}", data)
+        await self._publish(site, f"{self._prefix}/{round_index}/{site}", data)
         self._updates_sent += 1
 
     async def next_update(self, round_index: int) -> bytes:
@@ -152,8 +222,12 @@ class MqttTransport:
         return data
 
     async def send_global(self, round_index: int, data: bytes) -> None:
-        await self._publish(self._aggregator,
-                            f"{self._prefix}/{round_index}/{GLOBAL_TOPIC_LEVEL}", data)
+        """Clear the round's uploads and the previous global model, then send this one."""
+        for site in self._sites:
+            await self._clear(f"{self._prefix}/{round_index}/{site}")
+        if round_index > 0:
+            await self._clear(f"{self._prefix}/{round_index - 1}/{GLOBAL_TOPIC_LEVEL}")
+        await self._publish("", f"{self._prefix}/{round_index}/{GLOBAL_TOPIC_LEVEL}", data)
         self._globals_sent += 1
 
     async def next_global(self, site: str, round_index: int) -> bytes:
@@ -168,4 +242,6 @@ class MqttTransport:
         rejected = (self._stray + self._aggregator_box.rejected
                     + sum(b.rejected for b in self._site_boxes.values()))
         return TransportStatistics(self.kind, self._updates_sent, self._globals_sent,
-                                   self._received, self._bytes_sent, rejected)
+                                   self._received, self._bytes_sent, rejected,
+                                   duplicates=self._duplicates, republished=self._republished,
+                                   retries=self._retries)

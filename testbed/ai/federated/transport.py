@@ -28,8 +28,15 @@ class TransportStatistics:
     globals_sent: int
     messages_received: int
     bytes_sent: int
+    """Payload bytes handed to the medium (a broker fans a global model out by itself)."""
     rejected: int
     """Messages refused: full mailbox, unknown site, or unparsable topic."""
+    duplicates: int = 0
+    """Messages on a topic already accepted (re-sent after a reconnect), skipped."""
+    republished: int = 0
+    """Messages sent again because their sender started a new session."""
+    retries: int = 0
+    """Publishes that met a lost connection and were tried again on the next session."""
 
 
 class FederatedTransport(Protocol):

@@ -10,7 +10,8 @@ client re-publishes the last message it sent whenever it starts a new session (a
 broker has lost its retained messages); a publish that meets a lost connection waits for the
 next session and tries again (all under the transport's deadline); receivers accept each
 topic once. The aggregator clears (empty retained payload) a round's uploads and the previous
-global model when it sends a new one, and the last global model when the transport closes.
+global model when it sends a new one, and the last global model when the transport closes;
+on opening it clears whatever a run that died left retained under the prefix.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class MqttTransport:
                 self._clients[site] = await stack.enter_async_context(MqttClient(self._config))
             for client in (self._aggregator, *self._clients.values()):
                 await client.wait_connected()
+            await self._purge_stale(self._aggregator)
             capacity = 4 * max(1, len(self._sites))
             updates = await self._aggregator.subscribe(f"{self._prefix}/+/+", qos=1,
                                                        capacity=capacity,
@@ -121,6 +123,28 @@ class MqttTransport:
         self._closed = True
         if self._stack is not None:
             await self._stack.aclose()
+
+    async def _purge_stale(self, client: MqttClient) -> None:
+        """Clear retained messages under the prefix; a sentinel marks the end of the replay."""
+        sentinel = f"{self._prefix}/open/sentinel/{client.client_id}"
+        inbox = await client.subscribe(f"{self._prefix}/#", qos=1, capacity=10_000)
+        stale: list[str] = []
+        try:
+            await (await client.publish(sentinel, b"", qos=1)).acked
+            async with asyncio.timeout(self._timeout_s):
+                while (message := await inbox.get()).topic != sentinel:
+                    if message.payload and message.retain:
+                        stale.append(message.topic)
+        except TimeoutError as exc:
+            raise FederatedError(f"no replay of retained messages under {self._prefix} within "
+                                 f"{self._timeout_s} s") from exc
+        finally:
+            inbox.close()
+        for topic in stale:
+            await (await client.publish(topic, b"", qos=1, retain=True)).acked
+        if stale:
+            _log.warning("federated_stale_messages_cleared", prefix=self._prefix,
+                         count=len(stale))
 
     @staticmethod
     def _cancel(tasks: list[asyncio.Task[None]]) -> None:

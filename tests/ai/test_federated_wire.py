@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from testbed.ai.errors import FederatedError
-from testbed.ai.federated import PayloadKind, WeightPayload, payload_size
+from testbed.ai.federated import PayloadKind, WeightPayload, fedavg, payload_size
 from testbed.ai.federated.transport import InProcessTransport
 
 
@@ -77,3 +77,17 @@ async def test_in_process_mailbox_is_bounded_and_counts_refusals() -> None:
         await transport.next_update(2)
     with pytest.raises(FederatedError, match="unknown site"):
         await transport.next_global("site_c", 0)
+
+
+def test_fedavg_weights_by_sample_count_in_any_arrival_order() -> None:
+    """The average weighs each site by its samples and is bit-identical in any order."""
+    a = WeightPayload(PayloadKind.UPDATE, 1, "site_a", 1, (np.full((2, 2), 1.0, np.float32),))
+    b = WeightPayload(PayloadKind.UPDATE, 1, "site_b", 3, (np.full((2, 2), 5.0, np.float32),))
+    rng = np.random.default_rng(1)
+    c = WeightPayload(PayloadKind.UPDATE, 1, "site_c", 7,
+                      (rng.normal(size=(2, 2)).astype(np.float32),))
+    (two,) = fedavg([a, b])
+    np.testing.assert_array_equal(two, np.full((2, 2), 4.0, np.float32))
+    first = fedavg([a, b, c])[0]
+    for order in ([c, b, a], [b, c, a], [c, a, b]):
+        assert fedavg(order)[0].tobytes() == first.tobytes()

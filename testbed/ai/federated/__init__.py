@@ -20,6 +20,7 @@ from testbed.ai.federated.report import (
 from testbed.ai.federated.run import (
     MODEL_FILE,
     FederatedResult,
+    fedavg,
     run_federated,
     score,
     write_outputs,
@@ -53,6 +54,7 @@ __all__ = [
     "WeightPayload",
     "build_data",
     "default_sites",
+    "fedavg",
     "payload_size",
     "run_federated",
     "score",

@@ -56,6 +56,7 @@ from testbed.ai.train import run_onnx
 __all__ = [
     "MODEL_FILE",
     "FederatedResult",
+    "fedavg",
     "run_federated",
     "score",
     "write_outputs",
@@ -121,7 +122,7 @@ def _as_weights(mean: NDArray[np.float64], scale: NDArray[np.float64],
     return MlpWeights(mean, scale, tuple(zip(layers[::2], layers[1::2], strict=True)))
 
 
-def _weighted_average(payloads: Sequence[WeightPayload]) -> list[NDArray[np.float32]]:
+def fedavg(payloads: Sequence[WeightPayload]) -> list[NDArray[np.float32]]:
     """Sample-weighted mean of every array, summed in site-name order."""
     ordered = sorted(payloads, key=lambda p: p.site)
     total = sum(p.sample_count for p in ordered)
@@ -161,7 +162,7 @@ async def _aggregate(config: FederatedConfig, transport: FederatedTransport,
                      sites: Sequence[str]) -> _Federation:
     fed = _Federation()
     stats, up = await _gather(transport, PayloadKind.STATISTICS, 0, sites)
-    mean32, mean_sq32 = _weighted_average(stats)
+    mean32, mean_sq32 = fedavg(stats)
     mean = mean32.astype(np.float64)
     scale = np.sqrt(np.maximum(mean_sq32.astype(np.float64) - mean * mean, 0.0)) + 1e-6
     sizes = (int(mean.shape[0]), config.hidden_units, len(FaultClass))
@@ -178,7 +179,7 @@ async def _aggregate(config: FederatedConfig, transport: FederatedTransport,
     started = time.perf_counter()
     for round_index in range(1, config.rounds + 1):
         updates, up = await _gather(transport, PayloadKind.UPDATE, round_index, sites)
-        averaged = _weighted_average(updates)
+        averaged = fedavg(updates)
         data = WeightPayload(PayloadKind.GLOBAL, round_index, "", total, tuple(averaged)
                              ).encode()
         await transport.send_global(round_index, data)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from drivers.modbus.errors import PointValueError
 
@@ -25,11 +25,13 @@ __all__ = [
     "ByteOrder",
     "DataType",
     "PointValue",
+    "RegisterDecoder",
     "WordOrder",
     "apply_scaling",
     "decode_registers",
     "encode_registers",
     "register_count",
+    "register_decoder",
     "remove_scaling",
 ]
 
@@ -187,6 +189,41 @@ def decode_registers(
         raise PointValueError(f"{data_type} needs {count} registers, got {len(registers)}")
     value: int | float = struct.unpack(fmt, _words_to_bytes(registers, word_order, byte_order))[0]
     return value
+
+
+RegisterDecoder = Callable[[Sequence[int], int], "int | float"]
+"""`decoder(units, start)`: the value of the registers from `units[start]` on."""
+
+
+def register_decoder(
+    data_type: DataType,
+    *,
+    word_order: WordOrder = WordOrder.BIG,
+    byte_order: ByteOrder = ByteOrder.BIG,
+) -> RegisterDecoder:
+    """`decode_registers` for one fixed-width type and order, dispatched once (poll plans
+    build one per point): the words are packed straight into the struct the type reads."""
+    if data_type is DataType.BOOL or data_type is DataType.STRING:
+        raise PointValueError(f"{data_type} has no fixed-width register decoder")
+    fmt, count = _STRUCT[data_type]
+    if count == 1 and byte_order is ByteOrder.BIG and data_type is DataType.UINT16:
+        return lambda units, start: int(units[start])
+    # packing each word little-endian swaps its two bytes, as ByteOrder.LITTLE asks
+    pack = struct.Struct(("<" if byte_order is ByteOrder.LITTLE else ">") + "H" * count).pack
+    unpack = struct.Struct(fmt).unpack
+    if word_order is WordOrder.LITTLE and count > 1:
+
+        def decode_swapped(units: Sequence[int], start: int) -> int | float:
+            value: int | float = unpack(pack(*reversed(units[start : start + count])))[0]
+            return value
+
+        return decode_swapped
+
+    def decode(units: Sequence[int], start: int) -> int | float:
+        value: int | float = unpack(pack(*units[start : start + count]))[0]
+        return value
+
+    return decode
 
 
 def apply_scaling(raw: int | float, scale: float, offset: float) -> int | float:

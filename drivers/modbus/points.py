@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -26,6 +26,7 @@ from drivers.modbus.codec import (
     decode_registers,
     encode_registers,
     register_count,
+    register_decoder,
     remove_scaling,
 )
 from drivers.modbus.errors import PointValueError
@@ -35,9 +36,11 @@ __all__ = [
     "ModbusDeviceConfig",
     "ModbusPoint",
     "ModbusTable",
+    "PointDecoder",
     "decode_point",
     "encode_point",
     "load_device_config",
+    "point_decoder",
 ]
 
 DEFAULT_MODBUS_PORT = 5020
@@ -147,6 +150,26 @@ def decode_point(point: ModbusPoint, units: Sequence[int] | Sequence[bool]) -> P
     if isinstance(raw, str):
         return raw
     return apply_scaling(raw, point.scale, point.offset)
+
+
+PointDecoder = Callable[[Sequence[int] | Sequence[bool], int], PointValue]
+"""`decoder(units, start)`: the point's value from the units of a read, its first at `start`."""
+
+
+def point_decoder(point: ModbusPoint) -> PointDecoder:
+    """`decode_point` for one point, dispatched once: poll plans build one per point, so a
+    poll cycle spends no per-value time on type, order and scaling choices."""
+    if point.table.is_bit:
+        return lambda units, start: bool(units[start])
+    if point.data_type is DataType.STRING:
+        size = point.size
+        return lambda units, start: decode_point(point, units[start : start + size])
+    raw = register_decoder(point.data_type, word_order=point.word_order,
+                           byte_order=point.byte_order)
+    scale, offset = point.scale, point.offset
+    if scale == 1.0 and offset == 0.0:
+        return raw
+    return lambda units, start: raw(units, start) * scale + offset
 
 
 def encode_point(point: ModbusPoint, value: PointValue) -> list[int] | list[bool]:

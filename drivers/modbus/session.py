@@ -35,6 +35,7 @@ from drivers.modbus.points import (
     ModbusTable,
     decode_point,
     encode_point,
+    point_decoder,
 )
 
 __all__ = [
@@ -144,6 +145,8 @@ class ModbusClientSession:
             raise DriverConfigError(f"queue_capacity must be at least 1, got {queue_capacity}")
         self._config = config
         self._plan = plan_for_device(config)
+        # each point's decoder, built once (by object: the plan and its requests share them)
+        self._decoders = {id(point): point_decoder(point) for point in self._plan.points}
         self._poll = poll and bool(config.points)
         self._overflow = overflow
         self._on_samples = on_samples
@@ -398,13 +401,9 @@ class ModbusClientSession:
         except DriverError:
             return self._bad_batch(request.points, PointQuality.PROTOCOL_ERROR)
         now = time.time()
+        decoders, base, good = self._decoders, request.address, PointQuality.GOOD
         return tuple(
-            PointSample(
-                point.name,
-                decode_point(point, units[request.slice_for(point)]),
-                PointQuality.GOOD,
-                now,
-            )
+            PointSample(point.name, decoders[id(point)](units, point.address - base), good, now)
             for point in request.points
         )
 

@@ -102,13 +102,17 @@ class FederatedReport(_Frozen):
             f"models train {c.local_epochs} epochs per round too ({c.total_epochs} in total); "
             "all are scored on one held-out set drawn from every site's operating points.", "",
             "## Sites (non-IID split)", "",
-            "| site | speed (rpm) | valve opening | runs | blocks per class "
-            f"({', '.join(self.classes)}) |", "| --- | --- | --- | --- | --- |",
+            "| site | speed (rpm) | valve opening | fault runs (x runs at severities in) | "
+            f"runs | blocks per class ({', '.join(self.classes)}) |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
-        for s in self.sites:
+        for s, spec in zip(self.sites, c.sites, strict=True):
+            faults = "; ".join(
+                f"{f.fault} x{f.runs_per_severity} at "
+                + "/".join(f"{v:.3f}" for v in f.severities_in) for f in spec.faults)
             lines.append(f"| {s.name} | {s.speed_rpm[0]:.0f}-{s.speed_rpm[1]:.0f} | "
-                         f"{s.valve_opening[0]:.2f}-{s.valve_opening[1]:.2f} | {s.runs} | "
-                         f"{list(s.blocks_per_class)} |")
+                         f"{s.valve_opening[0]:.2f}-{s.valve_opening[1]:.2f} | {faults} | "
+                         f"{s.runs} | {list(s.blocks_per_class)} |")
         lines += ["", f"Held-out blocks per class: {list(self.test_blocks_per_class)}", "",
                   "## Accuracy (macro F1) per round", ""]
         header = ["round", *(f"local {s.name}" for s in self.sites), "federated", "centralized",

@@ -10,9 +10,11 @@ the end, waits for the uplink to drain and compares cloud ingest with the edge s
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import sqlite3
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -32,7 +34,7 @@ from testbed.runtime.instance import FBInstance
 from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.models import TrainedModel
 from testbed.scenario.probes import EdgeProbe, ProbePoints
-from testbed.scenario.spec import DeploymentSpec, EdgeSpec
+from testbed.scenario.spec import DeploymentSpec, EdgeSpec, PlantFault
 
 if TYPE_CHECKING:
     from testbed.scenario.parts import CloudPart, PlcPart
@@ -88,7 +90,7 @@ class EdgePart:
         m = spec.monitor
         self.probe = EdgeProbe(
             ProbePoints(*(self._fb(x) for x in (
-                m.features, m.inference, m.alarm, m.actuation,
+                m.process, m.features, m.inference, m.alarm, m.actuation,
                 None if m.model_fb is None else f"{m.model_fb}.INITO"))),
             runner.metrics, runner.elapsed_s)
         if m.daq is not None and plc is not None:
@@ -189,6 +191,12 @@ class EdgePart:
         if not self.probe.alarm and self.probe.first_alarm_s is None:
             metrics.record("alarm", t_s, 0.0)
 
+    async def on_fault(self, fault: object, begin: bool) -> None:
+        """The end of a PLC outage on this edge's plant starts the recovery clock."""
+        if (isinstance(fault, PlantFault) and fault.kind == "comm_outage" and not begin
+                and fault.plant == self.spec.monitor.plant):
+            self.probe.outage_ended_at = time.monotonic()
+
     async def deploy(self, dep: DeploymentSpec) -> None:
         """The cloud deploys a model version; the ONNX FB re-INITs on it (hot swap)."""
         if dep.kind != "model" or self._cloud is None or self.group_and_node is None:
@@ -200,11 +208,20 @@ class EdgePart:
         ok = False
         try:
             service = self._cloud.service
-            await service.wait_until(lambda stats: stats.connected, _DEPLOY_TIMEOUT_S)
+            link = self._link
+            assert link is not None  # group_and_node is set only with a link
+
+            def ready() -> bool:  # both ends back after an outage, the edge born again
+                return (service.statistics().connected and service.is_online(group, node)
+                        and link.statistics().connected)
+
+            async with asyncio.timeout(_DEPLOY_TIMEOUT_S):
+                while not ready():  # noqa: ASYNC110 - three parties, no single event to await
+                    await asyncio.sleep(0.1)
             request = await self._cloud.service.deploy(group, node, "model", dep.name,
                                                        dep.version, trained.data)
             result = await self._cloud.service.wait_deploy_result(request, _DEPLOY_TIMEOUT_S)
-            ok = result.ok if hasattr(result, "ok") else True
+            ok = result.ok
             active = self.registry.active(dep.name)
             fb_path = self.spec.monitor.model_fb
             if ok and active is not None and fb_path is not None:
@@ -267,13 +284,15 @@ class EdgePart:
             metrics.sample("e2e_latency_replayed_ms", value)
 
 
+@dataclass(slots=True)
 class _IngestView:
-    def __init__(self) -> None:
-        self.messages = 0
-        self.id_holes = 0
-        self.duplicated_rows = 0
-        self.live_latency_ms: list[float] = []
-        self.replayed_latency_ms: list[float] = []
+    """What the cloud database holds for one edge node."""
+
+    messages: int = 0
+    id_holes: int = 0
+    duplicated_rows: int = 0
+    live_latency_ms: list[float] = field(default_factory=list)
+    replayed_latency_ms: list[float] = field(default_factory=list)
 
 
 def _ingest_view(db_path: Path, group: str, node: str) -> _IngestView:
@@ -311,6 +330,4 @@ def _ingest_view(db_path: Path, group: str, node: str) -> _IngestView:
 
 
 def _sha256(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()

@@ -147,13 +147,9 @@ class PlcPart:
             except DriverError:
                 return
             wave = state.waveforms.get("vibration")
-            if wave is None:
-                vib = state.values.get("vibration")
-                samples = getattr(vib, "samples", None) if vib is not None else None
-            else:
-                samples = wave.samples
-            if samples is None or not len(samples) or state.comm_outage:
+            if wave is None or not len(wave.samples) or state.comm_outage:
                 continue
+            samples = wave.samples
             newest = float(samples[-1])
             if newest != self._last_sample:
                 self._last_sample = newest
@@ -229,6 +225,7 @@ async def build_parts(runner: ScenarioRunner, stack: contextlib.AsyncExitStack) 
             CloudPart(spec.cloud.host_id, broker.port, runner.out_dir / "cloud.db"))
         parts.append(cloud)
     plcs: dict[str, PlcPart] = {}
+    runner.restart_clock()  # run time 0 = plant time 0: fault times mean the same to both
     for plant in spec.plants:
         faults = [f for f in spec.faults if isinstance(f, PlantFault) and f.plant == plant.name]
         if plant.plc:

@@ -30,6 +30,7 @@ _MAX_IN_FLIGHT = 64
 class ProbePoints:
     """The FB instances whose output events the probe watches (None: not watched)."""
 
+    process: FBInstance | None
     features: FBInstance | None
     inference: FBInstance | None
     alarm: FBInstance | None
@@ -55,6 +56,8 @@ class EdgeProbe(Tracer):
         self.swap_requested_at: float | None = None
         self.swap_done_at: float | None = None
         self.swap_ok: bool | None = None
+        self.outage_ended_at: float | None = None
+        """Monotonic time a PLC outage ended, until the first good process read after it."""
         self.swapped = asyncio.Event()
         """Set when the ONNX FB answers the swap's INITO (the tracer runs on the loop)."""
 
@@ -65,7 +68,11 @@ class EdgeProbe(Tracer):
     def on_emit(self, fb: FBInstance, event: str) -> None:
         p = self._p
         now = time.monotonic()
-        if fb is p.features and event == "CNF":
+        if fb is p.process and event == "CNF":
+            if fb.get("QO") and self.outage_ended_at is not None:
+                self._m.sample("recovery_time_s", now - self.outage_ended_at)
+                self.outage_ended_at = None
+        elif fb is p.features and event == "CNF":
             if self._blocks:
                 self._infer.append((self._blocks.popleft(), now))
         elif fb is p.inference and event == "CNF":

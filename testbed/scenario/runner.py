@@ -25,7 +25,7 @@ import structlog
 
 from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.report import render_html, write_run
-from testbed.scenario.spec import BrokerOutage, DeploymentSpec, PlantFault, ScenarioSpec
+from testbed.scenario.spec import BrokerOutage, PlantFault, ScenarioSpec
 
 __all__ = ["METRIC_DEFINITIONS", "RunResult", "ScenarioRunner"]
 
@@ -60,6 +60,9 @@ METRIC_DEFINITIONS: tuple[tuple[str, str, str, str], ...] = (
     ("detection_delay_s", "s", "gauge",
      "bearing wear fault onset (its scheduled start, the plant's ground truth) -> first "
      "debounced alarm of the edge application (elapsed run time)."),
+    ("recovery_time_s", "s", "samples",
+     "PLC outage end (the fault window closes and the PLC listens again) -> the edge's first "
+     "process-value read with good quality (OPCUA_READ CNF with QO); monotonic."),
     ("edge_cpu_pct_mean", "%", "gauge",
      "mean of edge_cpu_pct over the run (the whole testbed process: edge runtime, PLC, broker "
      "and cloud share it, so this is an upper bound for the edge alone)."),
@@ -110,6 +113,7 @@ class ScenarioRunner:
         self.progress = progress
         self.sample_period_s = sample_period_s
         self._t0 = 0.0
+        self._wall0 = 0.0
         self._stop = asyncio.Event()
         self._fired: list[str] = []
         self._define_metrics()
@@ -127,7 +131,12 @@ class ScenarioRunner:
             m.define(name, unit, kind, text)
 
     def elapsed_s(self) -> float:
+        """Run time: seconds since the plants started (their model time is the same)."""
         return time.monotonic() - self._t0
+
+    def restart_clock(self) -> None:
+        """Start run time now (the parts call it just before the plants start)."""
+        self._t0 = time.monotonic()
 
     def stop(self) -> None:
         self._stop.set()
@@ -136,7 +145,7 @@ class ScenarioRunner:
         from testbed.scenario.parts import build_parts
 
         started = dt.datetime.now(dt.UTC)
-        self._t0 = time.monotonic()
+        self._t0 = self._wall0 = time.monotonic()
         interrupted = False
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -148,10 +157,12 @@ class ScenarioRunner:
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._sample_loop(parts))
                     tg.create_task(self._fault_loop(parts))
+                    deploys = tg.create_task(self._deploy_loop(parts))
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stop.wait(), self.spec.duration_s)
                     interrupted = self._interrupted
                     self._stop.set()
+                    deploys.cancel()  # a deployment still waiting for its answer ends here
                 await self._sample_once(parts)
                 for part in parts:
                     finish = getattr(part, "finish", None)
@@ -203,8 +214,6 @@ class ScenarioRunner:
             events.append((f.start_s, f"{f.kind} start", f, True))
             if f.end_s is not None:
                 events.append((f.end_s, f"{f.kind} end", f, False))
-        for dep in self.spec.deployments:
-            events.append((dep.at_s, f"deploy {dep.kind} {dep.name} v{dep.version}", dep, True))
         events.sort(key=lambda e: e[0])
         for at_s, label, fault, begin in events:
             delay = at_s - self.elapsed_s()
@@ -215,16 +224,27 @@ class ScenarioRunner:
                 return
             self._fired.append(f"{at_s:.0f}s {label}")
             log.info("fault_fired", fault=label, at_s=at_s)
-            if isinstance(fault, DeploymentSpec):
-                for part in parts:
-                    if getattr(getattr(part, "spec", None), "name", None) == fault.edge \
-                            and hasattr(part, "deploy"):
-                        await part.deploy(fault)
-                continue
             for part in parts:
                 handler = getattr(part, "on_fault", None)
                 if handler is not None:
                     await handler(fault, begin)
+
+    async def _deploy_loop(self, parts: Any) -> None:
+        """The cloud's deployments, in time order, beside the fault schedule (a deployment
+        waits for the cloud and the edge to be connected; it must not hold up a fault)."""
+        for dep in sorted(self.spec.deployments, key=lambda d: d.at_s):
+            delay = dep.at_s - self.elapsed_s()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+            if self._stop.is_set():
+                return
+            self._fired.append(f"{dep.at_s:.0f}s deploy {dep.kind} {dep.name} v{dep.version}")
+            log.info("deployment_started", edge=dep.edge, name=dep.name, version=dep.version)
+            for part in parts:
+                if getattr(getattr(part, "spec", None), "name", None) == dep.edge \
+                        and hasattr(part, "deploy"):
+                    await part.deploy(dep)
 
     def _resource_use(self) -> None:
         cpu = [v for _t, v in self.metrics.series("edge_cpu_pct")]
@@ -264,6 +284,7 @@ class ScenarioRunner:
             "seed": self.spec.seed,
             "clock": self.spec.clock,
             "duration_s": round(self.elapsed_s(), 3),
+            "wall_time_s": round(time.monotonic() - self._wall0, 3),
             "planned_duration_s": self.spec.duration_s,
             "started_at": started.isoformat(),
             "interrupted": interrupted,

@@ -59,6 +59,9 @@ class EdgeMonitorSpec(_Frozen):
     daq: str | None = None
     """An FB with BLOCK and REQ (VIB_FEATURES) that takes each vibration block of `plant`
     straight from its accelerometer (a DAQ on the edge; the PLC serves scalars only)."""
+    process: str | None = None
+    """The process-value read's CNF (`Proc.CNF`): its first good QO after a PLC outage ends
+    gives `recovery_time_s`."""
     features: str | None = None
     inference: str | None = None
     alarm: str | None = None

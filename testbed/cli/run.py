@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import io
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 from testbed.cli.common import add_logging_options
 
@@ -50,6 +51,7 @@ def resolve_scenario(name: str | None) -> Path:
 
 def _run(args: argparse.Namespace) -> int:
     from testbed.errors import ConfigError
+    from testbed.logconfig import configure_logging
     from testbed.scenario.runner import ScenarioRunner
     from testbed.scenario.spec import load_scenario
 
@@ -64,10 +66,35 @@ def _run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"{spec.name}-{stamp}"
     live = _LiveView(spec.name, enabled=not args.no_progress and sys.stdout.isatty())
     runner = ScenarioRunner(spec, folder, out, progress=live.update)
-    with live:
-        result = asyncio.run(runner.run())
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "run.log").open("w", encoding="utf-8") as log_file, live:
+        # the run folder keeps the log lines the console shows (same format and level)
+        configure_logging(getattr(args, "log_format", "console"),
+                          getattr(args, "log_level", "warning"),
+                          stream=cast(TextIO, _Tee(sys.stderr, log_file)))  # write/flush suffice
+        try:
+            result = asyncio.run(runner.run())
+        finally:
+            configure_logging(getattr(args, "log_format", "console"),
+                              getattr(args, "log_level", "warning"))
     _print_summary(result.report, result.run_dir)
     return 130 if result.interrupted else 0
+
+
+class _Tee(io.TextIOBase):
+    """Writes every line to two text streams (the console and the run's log file)."""
+
+    def __init__(self, first: TextIO, second: TextIO) -> None:
+        self._streams = (first, second)
+
+    def write(self, text: str) -> int:
+        for stream in self._streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self._streams:
+            stream.flush()
 
 
 class _LiveView:

@@ -71,6 +71,8 @@ def test_default_scenario_short_run_reports_no_loss_and_detects_the_wear(tmp_pat
     assert metrics["pump1.plc_outages"]["value"] == 1
     assert metrics["edge_rss_mb_peak"]["value"] > 0
 
+    assert (out / "run.log").is_file()
+    assert (out / "scenario.resolved.json").is_file()
     html = (out / "report.html").read_text(encoding="utf-8")
     assert html.startswith("<!doctype html>")
     assert html.rstrip().endswith("</html>")

@@ -34,7 +34,7 @@ from testbed.runtime.instance import FBInstance
 from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.models import TrainedModel
 from testbed.scenario.probes import EdgeProbe, ProbePoints
-from testbed.scenario.spec import DeploymentSpec, EdgeSpec, PlantFault
+from testbed.scenario.spec import DeploymentSpec, EdgeSpec
 
 if TYPE_CHECKING:
     from testbed.scenario.parts import CloudPart, PlcPart
@@ -105,6 +105,8 @@ class EdgePart:
                     runner.metrics.count("daq_blocks_dropped")
 
             plc.add_block_listener(deliver)
+        if plc is not None:
+            plc.add_outage_end_listener(self._plc_back)
         self._lease: IoLease | None = None
         self._link: EdgeLink | None = None
         self._link_ready = asyncio.Event()
@@ -191,11 +193,9 @@ class EdgePart:
         if not self.probe.alarm and self.probe.first_alarm_s is None:
             metrics.record("alarm", t_s, 0.0)
 
-    async def on_fault(self, fault: object, begin: bool) -> None:
-        """The end of a PLC outage on this edge's plant starts the recovery clock."""
-        if (isinstance(fault, PlantFault) and fault.kind == "comm_outage" and not begin
-                and fault.plant == self.spec.monitor.plant):
-            self.probe.outage_ended_at = time.monotonic()
+    def _plc_back(self, t: float) -> None:
+        """The PLC listens again after an outage: the recovery clock starts."""
+        self.probe.outage_ended_at = t
 
     async def deploy(self, dep: DeploymentSpec) -> None:
         """The cloud deploys a model version; the ONNX FB re-INITs on it (hot swap)."""

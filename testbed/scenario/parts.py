@@ -121,6 +121,8 @@ class PlcPart:
             source=str(path))
         self._listeners: list[Callable[[NDArray[np.float64], float], None]] = []
         self._last_sample: float | None = None
+        self._outage_listeners: list[Callable[[float], None]] = []
+        self._in_outage = False
         self._group: asyncio.TaskGroup | None = None
         self._watcher: asyncio.Task[None] | None = None
 
@@ -146,6 +148,12 @@ class PlcPart:
                 state = await self.plc.wait_scans(1)
             except DriverError:
                 return
+            if state.comm_outage != self._in_outage:
+                self._in_outage = state.comm_outage
+                if not state.comm_outage:  # the servers listen again (restarted in that scan)
+                    back_t = time.monotonic()
+                    for callback in self._outage_listeners:
+                        callback(back_t)
             wave = state.waveforms.get("vibration")
             if wave is None or not len(wave.samples) or state.comm_outage:
                 continue
@@ -160,6 +168,10 @@ class PlcPart:
     def add_block_listener(self, listener: Callable[[NDArray[np.float64], float], None]) -> None:
         """Call `listener(block, scan_time)` for every new vibration block."""
         self._listeners.append(listener)
+
+    def add_outage_end_listener(self, listener: Callable[[float], None]) -> None:
+        """Call `listener(t)` when a comm outage ends: the servers listen again at `t`."""
+        self._outage_listeners.append(listener)
 
     def placeholders(self) -> dict[str, str]:
         name = self.spec.name
@@ -225,7 +237,6 @@ async def build_parts(runner: ScenarioRunner, stack: contextlib.AsyncExitStack) 
             CloudPart(spec.cloud.host_id, broker.port, runner.out_dir / "cloud.db"))
         parts.append(cloud)
     plcs: dict[str, PlcPart] = {}
-    runner.restart_clock()  # run time 0 = plant time 0: fault times mean the same to both
     for plant in spec.plants:
         faults = [f for f in spec.faults if isinstance(f, PlantFault) and f.plant == plant.name]
         if plant.plc:
@@ -235,6 +246,9 @@ async def build_parts(runner: ScenarioRunner, stack: contextlib.AsyncExitStack) 
             parts.append(plc)
         else:
             parts.append(await stack.enter_async_context(PlantPart(plant, spec.seed, faults)))
+    # run time 0 = plant time 0 (a PLC starts its model clock once its servers listen),
+    # so fault times mean the same to the plants and to the runner
+    runner.restart_clock()
     for edge in spec.edges:
         parts.append(await stack.enter_async_context(EdgePart(
             edge, runner, values=values, models=models,

@@ -61,8 +61,9 @@ METRIC_DEFINITIONS: tuple[tuple[str, str, str, str], ...] = (
      "bearing wear fault onset (its scheduled start, the plant's ground truth) -> first "
      "debounced alarm of the edge application (elapsed run time)."),
     ("recovery_time_s", "s", "samples",
-     "PLC outage end (the fault window closes and the PLC listens again) -> the edge's first "
-     "process-value read with good quality (OPCUA_READ CNF with QO); monotonic."),
+     "PLC back after an outage (the first scan after the outage window, which restarted its "
+     "OPC UA and Modbus servers, finished) -> the edge's first process-value read with good "
+     "quality (OPCUA_READ CNF with QO); monotonic."),
     ("edge_cpu_pct_mean", "%", "gauge",
      "mean of edge_cpu_pct over the run (the whole testbed process: edge runtime, PLC, broker "
      "and cloud share it, so this is an upper bound for the edge alone)."),

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+from collections.abc import Iterator
 
 import pytest
 
-from drivers.mqtt import EmbeddedBroker, EmbeddedBrokerConfig, MqttClient, MqttClientConfig
+from drivers.mqtt import (
+    EmbeddedBroker,
+    MosquittoBroker,
+    MosquittoConfig,
+    MqttClient,
+    MqttClientConfig,
+    find_mosquitto,
+)
 from testbed.ai.errors import FederatedError
 from testbed.ai.federated import (
     FederatedConfig,
@@ -17,7 +26,21 @@ from testbed.ai.federated import (
     run_federated,
 )
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.filterwarnings(
+        # amqtt 0.12 stopped right after its clients disconnect can drop the server side of a
+        # connection unclosed; the ResourceWarnings are its, not ours
+        r"ignore:Exception ignored in. <(socket\.socket|function (_SelectorTransport|"
+        r"StreamWriter)\.__del__):pytest.PytestUnraisableExceptionWarning"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _collect_leaks_here() -> Iterator[None]:
+    """Surface amqtt's leaked server streams inside the test that made them (filtered)."""
+    yield
+    gc.collect()
 
 
 async def test_mqtt_transport_gives_the_in_process_result() -> None:
@@ -131,27 +154,26 @@ class _PauseBeforeUpload:
 
 
 async def test_federation_survives_a_broker_restart() -> None:
-    """A broker restart mid-round loses nothing: the result equals the in-process one."""
+    """A broker restart mid-round loses nothing: the result equals the in-process one.
+
+    mosquitto, because amqtt cannot reliably stop with clients connected.
+    """
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
     config = FederatedConfig.small(seed=6).model_copy(update={"rounds": 4})
     local = await run_federated(config)
-    first = EmbeddedBroker()
-    await first.__aenter__()
-    port = first.port
-    client = MqttClientConfig(port=port)
-    try:
+    async with MosquittoBroker(MosquittoConfig()) as broker:
+        client = MqttClientConfig(port=broker.port)
         async with MqttTransport(client, [s.name for s in config.sites]) as inner:
             transport = _PauseBeforeUpload(inner, round_index=2)
             async with asyncio.TaskGroup() as group:
                 run = group.create_task(run_federated(config, transport))
                 await transport.reached.wait()
-                await first.aclose()
-                async with EmbeddedBroker(EmbeddedBrokerConfig(port=port)):
-                    transport.resume.set()
-                    remote = await run
-                    stats = inner.statistics()
-                    await inner.aclose()
-    finally:
-        await first.aclose()
+                async with broker.stopped():
+                    await asyncio.sleep(0.2)  # the outage: every client loses its connection
+                transport.resume.set()
+                remote = await run
+            stats = inner.statistics()
     assert remote.report.without_timings() == local.report.without_timings().model_copy(
         update={"transport": "mqtt"})
     assert remote.model_onnx == local.model_onnx

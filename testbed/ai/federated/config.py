@@ -104,11 +104,6 @@ class FederatedConfig(_Frozen):
         """Fewer rounds (the tests' configuration; still shows the federated gain)."""
         return cls(seed=seed, sites=default_sites(sites), rounds=5)
 
-    @classmethod
-    def for_sites(cls, count: int, **overrides: object) -> FederatedConfig:
-        """The default configuration with the documented split for `count` sites."""
-        return cls.model_validate({"sites": default_sites(count), **overrides})
-
     @property
     def total_epochs(self) -> int:
         """What the local-only and centralized baselines train for, in total."""

@@ -50,6 +50,16 @@ class ErrorTally:
 error_tally = ErrorTally()
 """The process-wide tally; `configure_logging` installs it as a processor."""
 
+class _StderrProxy:
+    """Writes to whatever `sys.stderr` is at the time (pytest swaps and closes it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}
 
@@ -58,7 +68,7 @@ def configure_logging(
     fmt: LogFormat = "console", level: str = "info", stream: TextIO | None = None
 ) -> None:
     """Configure structlog and the stdlib root logger; safe to call again."""
-    out = stream or sys.stderr
+    out: Any = stream or _StderrProxy()
     numeric = _LEVELS.get(level.lower(), logging.INFO)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from drivers.mqtt import MqttClientConfig, TlsConfig
 from testbed.cli.common import add_logging_options
 from testbed.errors import ConfigError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the MQTT stack loads only when this command runs
+    from drivers.mqtt import MqttClientConfig
     from testbed.cloud import CloudConfig
 
 __all__ = ["broker_config", "register"]
@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def broker_config(url: str, ca_file: Path | None = None) -> MqttClientConfig:
     """An MQTT client config from `mqtt://[user:password@]host[:port]` (mqtts for TLS)."""
+    from drivers.mqtt import MqttClientConfig, TlsConfig
+
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
         raise ConfigError(f"--broker {url!r}: expected mqtt://host[:port] or mqtts://host[:port]")

@@ -93,7 +93,16 @@ for i in range({n}):
 res.start()
 res.run_until_idle()
 gc.collect()
-print(json.dumps({{"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+# VmHWM is this address space's peak; ru_maxrss would include the parent's peak, which
+# Linux carries across fork+exec
+hwm = None
+try:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            hwm = int(line.split()[1])
+except OSError:
+    pass
+print(json.dumps({{"maxrss_kb": hwm or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
 """
 
 

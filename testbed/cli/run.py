@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("--duration", type=float, default=None, metavar="S",
                      help="override the scenario's duration")
     run.add_argument("--no-progress", action="store_true", help="plain output, no live view")
+    run.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                     help="serve live Prometheus metrics on 127.0.0.1:PORT (0: a free port)")
     add_logging_options(run)
     run.set_defaults(func=_run)
 
@@ -72,9 +74,18 @@ def _run(args: argparse.Namespace) -> int:
         configure_logging(getattr(args, "log_format", "console"),
                           getattr(args, "log_level", "warning"),
                           stream=cast(TextIO, _Tee(sys.stderr, log_file)))  # write/flush suffice
+        endpoint = None
+        if args.metrics_port is not None:
+            from testbed.metrics_endpoint import MetricsEndpoint
+
+            endpoint = MetricsEndpoint([runner.metrics.snapshot], port=args.metrics_port)
+            endpoint.start()
+            print(f"live metrics: {endpoint.url}", flush=True)
         try:
             result = asyncio.run(runner.run())
         finally:
+            if endpoint is not None:
+                endpoint.close()
             configure_logging(getattr(args, "log_format", "console"),
                               getattr(args, "log_level", "warning"))
     _print_summary(result.report, result.run_dir)

@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help="gateway YAML (see configs/gateway.yaml)")
     serve.add_argument("--check", action="store_true",
                        help="validate the config and exit (0 if valid)")
+    serve.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                       help="serve live Prometheus metrics (resource counters) on "
+                            "127.0.0.1:PORT (0: a free port)")
     serve.set_defaults(func=_serve)
 
 
@@ -39,4 +42,17 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"{args.config}: valid ({len(config.devices)} device(s))")
         return 0
     configure_logging(config.logging.format, config.logging.level)
-    return asyncio.run(GatewayDaemon(config, Path(args.config)).run())
+    daemon = GatewayDaemon(config, Path(args.config))
+    if args.metrics_port is None:
+        return asyncio.run(daemon.run())
+    from testbed.metrics_endpoint import MetricsEndpoint, resource_statistics_source
+
+    endpoint = MetricsEndpoint(
+        [resource_statistics_source(lambda: [h.device for h in daemon.hosts])],
+        port=args.metrics_port)
+    endpoint.start()
+    print(f"live metrics: {endpoint.url}", file=sys.stderr, flush=True)
+    try:
+        return asyncio.run(daemon.run())
+    finally:
+        endpoint.close()

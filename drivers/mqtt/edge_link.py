@@ -37,9 +37,8 @@ import contextvars
 import enum
 import functools
 import itertools
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
@@ -57,6 +56,7 @@ from drivers.errors import (
 from drivers.mqtt._session import Delivery
 from drivers.mqtt.client import MqttClient
 from drivers.mqtt.config import MqttClientConfig, WillConfig
+from drivers.mqtt.replay import ReplayStream, TokenBucket
 from drivers.mqtt.sparkplug import (
     CommandWrite,
     DataMessage,
@@ -176,33 +176,6 @@ class _Counters:
     rejected_reports: int = 0
 
 
-@dataclass(slots=True)
-class _Stream:
-    name: str
-    cursor: int = 0
-    buffer: collections.deque[StoredMessage] = field(default_factory=collections.deque)
-    in_db: bool = True
-    appends_seen: int = 0
-
-
-class _TokenBucket:
-    def __init__(self, rate_per_s: float, burst: int) -> None:
-        self._rate = rate_per_s
-        self._burst = float(burst)
-        self._tokens = float(burst)
-        self._stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
-        self._stamp = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
-
-    def seconds_to_next(self) -> float:
-        return max(0.001, (1.0 - self._tokens) / self._rate)
 
 
 # Deliveries of DATA publishes are collected here (per task) instead of awaited, so the
@@ -272,7 +245,7 @@ class EdgeLink:
         self._command_ready = asyncio.Event()
         self._queue_commands = False
         """Commands are queued for `receive_command` once it is used or if no listener exists."""
-        self._streams: dict[str, _Stream] = {}
+        self._streams: dict[str, ReplayStream] = {}
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()
         self._task_group: asyncio.TaskGroup | None = None
@@ -578,7 +551,7 @@ class EdgeLink:
     def _on_appended(self, message: StoredMessage) -> None:
         stream = self._streams.get(message.stream)
         if stream is None:
-            stream = self._streams[message.stream] = _Stream(message.stream, in_db=False)
+            stream = self._streams[message.stream] = ReplayStream(message.stream, in_db=False)
         stream.appends_seen += 1
         if message.id <= stream.cursor:
             return
@@ -595,7 +568,7 @@ class EdgeLink:
         for name in await self._store.pending_by_stream():
             stream = self._streams.get(name)
             if stream is None:
-                self._streams[name] = _Stream(name)
+                self._streams[name] = ReplayStream(name)
             else:
                 stream.buffer.clear()
                 stream.cursor = 0
@@ -607,7 +580,7 @@ class EdgeLink:
         except DriverError as exc:
             _log.error("edge_link_store_unreadable", error=str(exc))
             return
-        bucket = _TokenBucket(self._config.replay_rate_msgs_per_s, self._config.replay_burst)
+        bucket = TokenBucket(self._config.replay_rate_msgs_per_s, self._config.replay_burst)
         while client.is_connected:
             boundary_id = self._boundary_id
             if boundary_id is None or not self._node.can_publish:
@@ -640,7 +613,7 @@ class EdgeLink:
                     pass  # a replay token is due
 
     async def _pump(
-        self, stream: _Stream, bucket: _TokenBucket, boundary_id: int
+        self, stream: ReplayStream, bucket: TokenBucket, boundary_id: int
     ) -> tuple[bool, bool]:
         """Send up to `sends_per_turn` messages of `stream`, in batches of what the buffer
         holds; returns (progressed, throttled by the replay rate)."""
@@ -727,7 +700,7 @@ class EdgeLink:
         self._store.ack(stored.id)
         _log.error("edge_link_stored_message_unsendable", store_id=stored.id, error=str(exc))
 
-    async def _refill(self, stream: _Stream) -> None:
+    async def _refill(self, stream: ReplayStream) -> None:
         seen = stream.appends_seen
         rows = await self._store.fetch(stream.name, stream.cursor, self._config.fetch_batch)
         fresh = [row for row in rows if row.id > stream.cursor]

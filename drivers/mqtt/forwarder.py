@@ -17,13 +17,11 @@ Order and fairness, per stream (by default the topic):
 from __future__ import annotations
 
 import asyncio
-import collections
 import enum
 import functools
 import struct
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
@@ -32,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.errors import ConnectionLost, DriverError, ProtocolError
 from drivers.mqtt.client import ClientState, MqttClient
+from drivers.mqtt.replay import ReplayStream, TokenBucket
 from drivers.mqtt.store import MessageStore, StoredMessage
 
 __all__ = [
@@ -126,35 +125,6 @@ class ForwarderStatistics:
     backlog_streams: int
 
 
-@dataclass(slots=True)
-class _Stream:
-    name: str
-    cursor: int = 0
-    """Highest id already fetched into (or sent from) the buffer."""
-    buffer: collections.deque[StoredMessage] = field(default_factory=collections.deque)
-    in_db: bool = True
-    """The store may hold messages of this stream past `cursor`."""
-    appends_seen: int = 0
-
-
-class _TokenBucket:
-    def __init__(self, rate_per_s: float, burst: int) -> None:
-        self._rate = rate_per_s
-        self._burst = float(burst)
-        self._tokens = float(burst)
-        self._stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
-        self._stamp = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
-
-    def seconds_to_next(self) -> float:
-        return max(0.0, (1.0 - self._tokens) / self._rate)
 
 
 @dataclass(slots=True)
@@ -195,7 +165,7 @@ class StoreForwardPublisher:
         self._config = config or ForwarderConfig()
         self._encoder = encoder
         self._state = ForwarderState.NEW
-        self._streams: dict[str, _Stream] = {}
+        self._streams: dict[str, ReplayStream] = {}
         self._boundary_id = 0
         self._wake = asyncio.Event()
         self._counters = _Counters()
@@ -255,7 +225,7 @@ class StoreForwardPublisher:
     def _on_appended(self, message: StoredMessage) -> None:
         stream = self._streams.get(message.stream)
         if stream is None:
-            stream = self._streams[message.stream] = _Stream(message.stream, in_db=False)
+            stream = self._streams[message.stream] = ReplayStream(message.stream, in_db=False)
         stream.appends_seen += 1
         if message.id <= stream.cursor:
             return
@@ -300,13 +270,13 @@ class StoreForwardPublisher:
         for name in await self._store.pending_by_stream():
             stream = self._streams.get(name)
             if stream is None:
-                self._streams[name] = _Stream(name)
+                self._streams[name] = ReplayStream(name)
             else:
                 # appended while we counted: read the whole stream back from the store, in order
                 stream.buffer.clear()
                 stream.cursor = 0
                 stream.in_db = True
-        bucket = _TokenBucket(self._config.replay_rate_msgs_per_s, self._config.replay_burst)
+        bucket = TokenBucket(self._config.replay_rate_msgs_per_s, self._config.replay_burst)
         _log.info(
             "mqtt_forwarder_session_started",
             session_id=session_id,
@@ -329,7 +299,7 @@ class StoreForwardPublisher:
                 except TimeoutError:
                     pass  # a replay token is due
 
-    async def _pump(self, stream: _Stream, bucket: _TokenBucket) -> tuple[bool, bool]:
+    async def _pump(self, stream: ReplayStream, bucket: TokenBucket) -> tuple[bool, bool]:
         """Send up to sends_per_turn messages of one stream; returns (progressed, throttled)."""
         progressed = False
         for _ in range(self._config.sends_per_turn):
@@ -366,7 +336,7 @@ class StoreForwardPublisher:
             delivery.acked.add_done_callback(functools.partial(self._on_acked, message.id))
         return progressed, False
 
-    async def _refill(self, stream: _Stream) -> None:
+    async def _refill(self, stream: ReplayStream) -> None:
         seen = stream.appends_seen
         rows = await self._store.fetch(stream.name, stream.cursor, self._config.fetch_batch)
         fresh = [row for row in rows if row.id > stream.cursor]

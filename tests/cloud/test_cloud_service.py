@@ -97,7 +97,9 @@ async def test_twin_desired_pushed_reported_and_persisted(
             received = TwinDocument.model_validate_json(metric.value)
             assert received == desired
             assert desired.version == 1
-            assert (await cloud.twin(GROUP, EDGE)).delta == {"sample_rate_hz": 10, "mode": "auto"}
+            # the delta may already be closing (the edge reports asynchronously): the
+            # desired side is what is certain at this point
+            assert (await cloud.twin(GROUP, EDGE)).desired == desired
             await link.report(None, {TWIN_REPORTED: received.model_dump_json()})
             # the report is ingested asynchronously: wait for the twin itself, not a counter
             # (births are ingested too, so a message count can be reached before the report)

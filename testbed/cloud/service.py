@@ -486,7 +486,9 @@ class CloudService:
         node = (group_id, edge_node_id)
         if node not in self._twins:
             stored = await self._db.twin(group_id, edge_node_id)
-            if stored is not None:
+            # the read awaited: a birth or set_desired may have filled the twin meanwhile,
+            # and the in-memory twin is newer than anything persisted
+            if stored is not None and node not in self._twins:
                 self._twins[node] = Twin(
                     TwinDocument.model_validate_json(stored[0]),
                     TwinDocument.model_validate_json(stored[1]),

@@ -622,7 +622,7 @@ class EdgeLink:
         buffer = stream.buffer
         while budget > 0:
             if not buffer and stream.in_db:
-                await self._refill(stream)
+                await stream.refill(self._store, self._config.fetch_batch)
                 progressed = True
             removed_through = self._store.removed_through_id
             while buffer and buffer[0].id <= removed_through:
@@ -699,16 +699,6 @@ class EdgeLink:
         self._counters.unsendable += 1
         self._store.ack(stored.id)
         _log.error("edge_link_stored_message_unsendable", store_id=stored.id, error=str(exc))
-
-    async def _refill(self, stream: ReplayStream) -> None:
-        seen = stream.appends_seen
-        rows = await self._store.fetch(stream.name, stream.cursor, self._config.fetch_batch)
-        fresh = [row for row in rows if row.id > stream.cursor]
-        stream.buffer.extend(fresh)
-        if fresh:
-            stream.cursor = fresh[-1].id
-        if len(rows) < self._config.fetch_batch and stream.appends_seen == seen:
-            stream.in_db = False
 
     def _on_acked(self, message_id: int, acked: asyncio.Future[None]) -> None:
         if acked.cancelled():

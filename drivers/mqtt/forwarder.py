@@ -304,7 +304,7 @@ class StoreForwardPublisher:
         progressed = False
         for _ in range(self._config.sends_per_turn):
             if not stream.buffer and stream.in_db:
-                await self._refill(stream)
+                await stream.refill(self._store, self._config.fetch_batch)
                 progressed = True
             if not stream.buffer:
                 return progressed, False
@@ -335,16 +335,6 @@ class StoreForwardPublisher:
                 self._counters.sent_live += 1
             delivery.acked.add_done_callback(functools.partial(self._on_acked, message.id))
         return progressed, False
-
-    async def _refill(self, stream: ReplayStream) -> None:
-        seen = stream.appends_seen
-        rows = await self._store.fetch(stream.name, stream.cursor, self._config.fetch_batch)
-        fresh = [row for row in rows if row.id > stream.cursor]
-        stream.buffer.extend(fresh)
-        if fresh:
-            stream.cursor = fresh[-1].id
-        if len(rows) < self._config.fetch_batch and stream.appends_seen == seen:
-            stream.in_db = False
 
     def _on_acked(self, message_id: int, acked: asyncio.Future[None]) -> None:
         if acked.cancelled():

@@ -7,7 +7,7 @@ import collections
 import time
 from dataclasses import dataclass, field
 
-from drivers.mqtt.store import StoredMessage
+from drivers.mqtt.store import MessageStore, StoredMessage
 
 __all__ = ["ReplayStream", "TokenBucket"]
 
@@ -23,6 +23,21 @@ class ReplayStream:
     in_db: bool = True
     """The store may hold messages of this stream past `cursor`."""
     appends_seen: int = 0
+
+    async def refill(self, store: MessageStore, batch: int) -> None:
+        """Fetch the stream's next stored messages after `cursor` into the buffer.
+
+        The stream counts as drained from the store only if the fetch came back short
+        and nothing was appended meanwhile (`appends_seen` unchanged).
+        """
+        seen = self.appends_seen
+        rows = await store.fetch(self.name, self.cursor, batch)
+        fresh = [row for row in rows if row.id > self.cursor]
+        self.buffer.extend(fresh)
+        if fresh:
+            self.cursor = fresh[-1].id
+        if len(rows) < batch and self.appends_seen == seen:
+            self.in_db = False
 
 
 class TokenBucket:

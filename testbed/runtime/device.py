@@ -117,7 +117,8 @@ class Device:
                 log.warning("service_close_timed_out", service=key)
             except Exception as exc:  # a service failing to close must not hide the rest
                 log.error("service_close_failed", service=key, error=str(exc))
-        self._services.clear()
+        # the closed services stay registered: a device runs once, and callers may still
+        # ask them how they ended
 
     # --- lifecycle ------------------------------------------------------------------
 

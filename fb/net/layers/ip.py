@@ -13,6 +13,7 @@ server just forgets the connection and keeps listening, as FORTE's does.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import structlog
 
@@ -49,6 +50,18 @@ MAX_SERVER_CLIENTS = 16
 """Clients one SERVER holds at once; later ones are closed at accept (counted, logged)."""
 
 
+def _encode_and_send(codec: PayloadCodec, points: DataPoints,
+                     send: Callable[[bytes], object]) -> LayerOutcome:
+    """Encode SD values and hand them to a transport, mapping failures to STATUS."""
+    try:
+        send(codec.encode(points))
+    except PayloadError as exc:
+        return exc.result
+    except DriverError as exc:
+        return outcome(ComStatus.SEND_FAILED, str(exc))
+    return _OK
+
+
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -79,13 +92,7 @@ class UdpPublishLayer:
     def send(self, points: DataPoints) -> LayerOutcome:
         if self._udp is None:
             return outcome(ComStatus.NO_SOCKET, "closed")
-        try:
-            self._udp.send(self._codec.encode(points))
-        except PayloadError as exc:
-            return exc.result
-        except DriverError as exc:
-            return outcome(ComStatus.SEND_FAILED, str(exc))
-        return _OK
+        return _encode_and_send(self._codec, points, self._udp.send)
 
     def close(self) -> None:
         udp, self._udp = self._udp, None
@@ -222,13 +229,7 @@ class TcpClientLayer:
         conn = self._conn
         if conn is None:
             return outcome(ComStatus.NO_SOCKET, "not connected")
-        try:
-            conn.send(self._codec.encode(points))
-        except PayloadError as exc:
-            return exc.result
-        except DriverError as exc:
-            return outcome(ComStatus.SEND_FAILED, str(exc))
-        return _OK
+        return _encode_and_send(self._codec, points, conn.send)
 
     def close(self) -> None:
         self._closed = True
@@ -299,13 +300,7 @@ class TcpServerLayer:
         conn = self._reply_to
         if conn is None:
             return outcome(ComStatus.NO_SOCKET, "no client to answer")
-        try:
-            conn.send(self._codec.encode(points))
-        except PayloadError as exc:
-            return exc.result
-        except DriverError as exc:
-            return outcome(ComStatus.SEND_FAILED, str(exc))
-        return _OK
+        return _encode_and_send(self._codec, points, conn.send)
 
     def close(self) -> None:
         listener, self._listener = self._listener, None

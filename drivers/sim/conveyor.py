@@ -5,6 +5,11 @@ counted when it overflows), ride the belt at its speed, are inspected (good or d
 when their centre passes the inspection station, and are pushed into the reject bin if their
 centre passes the diverter while it is fully extended; the rest leave at the belt's end.
 Positions live in numpy arrays, so a step costs the same for one item or a hundred.
+
+Besides the perfect verdict (ground truth), the station measures each item: a defect's size
+(defective items only) plus gauge noise, in mm. A classifier at the edge sees only this
+measurement, so its reject decisions have a real precision and recall. The measurement has its
+own random stream (seeded from the model's seed), so it changes no other value of a run.
 """
 
 from __future__ import annotations
@@ -59,6 +64,12 @@ class ConveyorConfig(BaseModel):
     inspection_position_m: float = Field(default=1.0, ge=0.0)
     diverter_position_m: float = Field(default=2.0, ge=0.0)
     diverter_stroke_s: float = Field(default=0.1, gt=0.0)
+    defect_size_mm: float = Field(default=1.6, ge=0.0)
+    """Mean size of a defect as the inspection gauge sees it (good items: 0)."""
+    defect_size_spread_mm: float = Field(default=0.5, ge=0.0)
+    """Standard deviation of the defect size between defective items."""
+    inspection_noise_mm: float = Field(default=0.35, ge=0.0)
+    """Standard deviation of the gauge noise on every measurement."""
     photo_eyes: tuple[PhotoEyeConfig, ...] = (
         PhotoEyeConfig(name="pe_entry", position_m=0.3),
         PhotoEyeConfig(name="pe_inspect", position_m=1.0),
@@ -114,6 +125,8 @@ class ConveyorModel(PlantModel):
             SignalSpec("diverter_retracted", SignalKind.BOOL, "", "diverter home switch"),
             SignalSpec("inspection_item_id", SignalKind.INT, "", "last item inspected"),
             SignalSpec("inspection_defective", SignalKind.BOOL, "", "its quality verdict"),
+            SignalSpec("inspection_measurement_mm", SignalKind.REAL, "mm",
+                       "its measured defect size (noisy; good items measure about 0)"),
             *(SignalSpec(name, SignalKind.INT, "", text) for name, text in _COUNTERS),
             SignalSpec("items_on_belt", SignalKind.INT, "", "items riding the belt"),
             SignalSpec("infeed_waiting", SignalKind.INT, "", "items queued at the infeed"),
@@ -145,6 +158,8 @@ class ConveyorModel(PlantModel):
         self._waiting = 0
         self._inspection_id = 0
         self._inspection_defective = False
+        self._inspection_mm = 0.0
+        self._gauge_rng = np.random.default_rng(np.random.SeedSequence([seed, 0x9A06E]))
         self._counts = dict.fromkeys((name for name, _ in _COUNTERS), 0)
         self._publish_initial_state()
 
@@ -184,6 +199,7 @@ class ConveyorModel(PlantModel):
             last = int(np.flatnonzero(inspected)[-1])  # the last of them to cross
             self._inspection_id = int(self._ids[last])
             self._inspection_defective = bool(self._defective[last])
+            self._inspection_mm = self._gauge(self._inspection_defective)
         crossing = (before < cfg.diverter_position_m) & (after >= cfg.diverter_position_m)
         rejected = crossing if self._diverter >= 1.0 else np.zeros_like(crossing)
         leaving = (after >= cfg.length_m) & ~rejected
@@ -195,6 +211,13 @@ class ConveyorModel(PlantModel):
             self._ids = self._ids[keep]
             self._defective = self._defective[keep]
         self._arrive(dt_s)
+
+    def _gauge(self, defective: bool) -> float:
+        """The inspection gauge's reading of one item (defect size + noise, mm)."""
+        cfg = self._config
+        size, noise = self._gauge_rng.standard_normal(2)
+        defect = max(0.0, cfg.defect_size_mm + cfg.defect_size_spread_mm * float(size))
+        return (defect if defective else 0.0) + cfg.inspection_noise_mm * float(noise)
 
     def _count_out(self, rejected: NDArray[np.bool_], leaving: NDArray[np.bool_]) -> None:
         defective = self._defective
@@ -246,6 +269,7 @@ class ConveyorModel(PlantModel):
             "diverter_retracted": self._diverter <= 0.0,
             "inspection_item_id": self._inspection_id,
             "inspection_defective": self._inspection_defective,
+            "inspection_measurement_mm": self._inspection_mm,
             "items_on_belt": len(self._positions),
             "infeed_waiting": self._waiting,
         }

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
+from pydantic import ValidationError
+
 from drivers.errors import DriverConfigError
-from drivers.sim.conveyor import ConveyorModel
+from drivers.sim.conveyor import ConveyorConfig, ConveyorModel
 from drivers.sim.model import PlantModel
-from drivers.sim.pump import PumpModel
-from drivers.sim.tank import TankModel
+from drivers.sim.pump import PumpConfig, PumpModel
+from drivers.sim.tank import TankConfig, TankModel
 
 __all__ = ["ModelKind", "create_model"]
 
@@ -16,13 +19,19 @@ ModelKind = Literal["pump", "conveyor", "tank"]
 """The plant kinds a profile's `model` field may name."""
 
 
-def create_model(kind: str, *, seed: int = 0) -> PlantModel:
-    """A model of `kind` with its default configuration and the given seed."""
-    match kind:
-        case "pump":
-            return PumpModel(seed=seed)
-        case "conveyor":
-            return ConveyorModel(seed=seed)
-        case "tank":
-            return TankModel(seed=seed)
+def create_model(kind: str, *, seed: int = 0,
+                 config: Mapping[str, object] | None = None) -> PlantModel:
+    """A model of `kind` with the given seed and its default configuration, with the fields
+    `config` names overridden (DriverConfigError names a bad field)."""
+    overrides = dict(config or {})
+    try:
+        match kind:
+            case "pump":
+                return PumpModel(PumpConfig.model_validate(overrides), seed=seed)
+            case "conveyor":
+                return ConveyorModel(ConveyorConfig.model_validate(overrides), seed=seed)
+            case "tank":
+                return TankModel(TankConfig.model_validate(overrides), seed=seed)
+    except ValidationError as exc:
+        raise DriverConfigError(f"{kind} model configuration: {exc}") from exc
     raise DriverConfigError(f"unknown plant model {kind!r}; known: conveyor, pump, tank")

@@ -121,3 +121,32 @@ def test_extended_diverter_rejects_everything() -> None:
     assert state["items_passed"] == 0
     assert state["items_rejected"] > 20
     assert state["items_rejected"] == state["defective_rejected"] + state["good_rejected"]
+
+
+def test_inspection_measurement_separates_defects_but_overlaps_with_noise() -> None:
+    """The gauge reads about 0 for good items and the defect size for defective ones, noisily."""
+    conveyor = ConveyorModel(ConveyorConfig(dt_s=0.02, defect_probability=0.4,
+                                            arrival_rate_per_s=1.5), seed=5)
+    good: list[float] = []
+    bad: list[float] = []
+    last_inspected = 0
+    for _ in range(20_000):
+        state = conveyor.step()
+        if state["inspection_item_id"] != last_inspected:
+            last_inspected = int(state["inspection_item_id"])
+            (bad if state["inspection_defective"] else good).append(
+                float(state["inspection_measurement_mm"]))
+    assert len(good) > 100
+    assert len(bad) > 100
+    assert abs(sum(good) / len(good)) < 0.1
+    assert abs(sum(bad) / len(bad) - conveyor.config.defect_size_mm) < 0.2
+    assert max(good) > 0.5 * conveyor.config.defect_size_mm  # noise makes some good items doubtful
+    assert min(bad) < max(good)  # the classes overlap: a threshold has errors both ways
+
+
+def test_inspection_measurement_leaves_the_other_streams_unchanged() -> None:
+    """Arrivals and verdicts do not depend on the gauge's noise (its own random stream)."""
+    quiet = ConveyorModel(ConveyorConfig(inspection_noise_mm=0.0), seed=3).run_for(120.0)
+    noisy = ConveyorModel(ConveyorConfig(inspection_noise_mm=1.0), seed=3).run_for(120.0)
+    for name in ("items_arrived", "items_inspected", "defective_passed", "belt_speed_m_s"):
+        assert quiet[name] == noisy[name], name

@@ -127,3 +127,15 @@ def test_bad_step_size_is_rejected() -> None:
     """A model refuses a non-positive step."""
     with pytest.raises(ValueError, match="dt_s"):
         TankModel(TankModel().config.model_copy(update={"dt_s": 0.0}))
+
+
+def test_create_model_applies_configuration_overrides() -> None:
+    """`create_model(config=...)` overrides the named fields and names a bad one."""
+    from drivers.sim import create_model
+    from drivers.sim.conveyor import ConveyorModel
+
+    model = create_model("conveyor", seed=1, config={"arrival_rate_per_s": 1.25})
+    assert isinstance(model, ConveyorModel)
+    assert model.config.arrival_rate_per_s == 1.25
+    with pytest.raises(DriverConfigError, match="no_such_field"):
+        create_model("pump", config={"no_such_field": 1})

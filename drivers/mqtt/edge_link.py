@@ -159,6 +159,8 @@ class EdgeLinkStatistics:
     commands_dropped: int
     inbound_rejected: tuple[tuple[str, int], ...]
     last_error: str | None
+    bytes_published: int = 0
+    """Topic + payload bytes of every PUBLISH handed to the broker (births, data, replays)."""
 
 
 @dataclass(slots=True)
@@ -193,6 +195,7 @@ class _ClientTransport:
         self.will: SparkplugMessage | None = None
         self.subscriptions: list[Subscription] = []
         self._inbox_capacity = inbox_capacity
+        self.bytes_published = 0
 
     def set_will(self, will: SparkplugMessage | None) -> None:
         self.will = will
@@ -202,6 +205,7 @@ class _ClientTransport:
         if client is None:
             raise ConnectionLost("edge link is not connected")
         delivery = await client.publish(topic, payload, qos, retain)
+        self.bytes_published += len(topic.encode()) + len(payload)
         sink = _delivery_sink.get()
         if sink is not None:
             sink.append(delivery)
@@ -742,4 +746,5 @@ class EdgeLink:
             commands_dropped=counters.commands_dropped + node.commands_dropped,
             inbound_rejected=node.inbound_rejected,
             last_error=self._last_error,
+            bytes_published=self._transport.bytes_published,
         )

@@ -288,3 +288,27 @@ async def test_untrusted_tls_certificate_fails_clearly(tmp_path: Path) -> None:
             with pytest.raises(SecurityError):
                 await link.wait_ready(10)
             assert link.statistics().security_failures == 1
+
+
+async def test_bytes_published_counts_every_topic_and_payload_sent(
+    embedded: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """bytes_published equals the topic + payload bytes a subscriber receives (births + data)."""
+    client = MqttClient(MqttClientConfig(port=embedded.port, reconnect=FAST))
+    await client.__aenter__()
+    try:
+        await client.wait_connected()
+        sub = await client.subscribe("spBv1.0/+/+/edge1/#", qos=1, capacity=1000)
+        async with EdgeLink(link_config(embedded.port, tmp_path), devices={"pump": PUMP}) as link:
+            await link.wait_ready(5)
+            for speed in (10.0, 20.0, 30.0):
+                await link.report("pump", {"speed": speed})
+            await link.wait_drained(5)
+            stats = link.statistics()
+        received = 0
+        for _ in range(5):  # NBIRTH, DBIRTH, 3 x DDATA
+            message = await asyncio.wait_for(sub.get(), 5)
+            received += len(message.topic.encode()) + len(message.payload)
+        assert stats.bytes_published == received
+    finally:
+        await client.aclose()

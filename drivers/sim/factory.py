@@ -33,5 +33,7 @@ def create_model(kind: str, *, seed: int = 0,
             case "tank":
                 return TankModel(TankConfig.model_validate(overrides), seed=seed)
     except ValidationError as exc:
-        raise DriverConfigError(f"{kind} model configuration: {exc}") from exc
+        problems = "; ".join(f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+                             for error in exc.errors())
+        raise DriverConfigError(f"{kind} model configuration: {problems}") from exc
     raise DriverConfigError(f"unknown plant model {kind!r}; known: conveyor, pump, tank")

@@ -25,16 +25,18 @@ from numpy.typing import NDArray
 
 from drivers.errors import DriverError
 from drivers.mqtt.edge_link import EdgeLink
+from drivers.sim.conveyor import ConveyorModel
 from fb.cloud.link import edge_link, parse_link_id
 from fb.io.pool import IoLease, pool_for
 from testbed.api import Network, load
 from testbed.deploy import ApplicationRunner, DeployAgent, ModelRegistry
 from testbed.errors import ConfigError
 from testbed.runtime.instance import FBInstance
+from testbed.scenario.line import LinePoints, LineProbe
 from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.models import TrainedModel
 from testbed.scenario.probes import EdgeProbe, ProbePoints
-from testbed.scenario.spec import DeploymentSpec, EdgeSpec
+from testbed.scenario.spec import DeploymentSpec, EdgeSpec, LineMonitorSpec
 
 if TYPE_CHECKING:
     from testbed.scenario.parts import CloudPart, PlcPart
@@ -107,12 +109,26 @@ class EdgePart:
             plc.add_block_listener(deliver)
         if plc is not None:
             plc.add_outage_end_listener(self._plc_back)
+        self.line: LineProbe | None = None
+        if m.line is not None:
+            self.line = self._line_probe(m.line, plc)
         self._lease: IoLease | None = None
         self._link: EdgeLink | None = None
         self._link_ready = asyncio.Event()
         self._apps: ApplicationRunner | None = None
         self._agent: DeployAgent | None = None
         self._deploys: list[tuple[DeploymentSpec, float, float | None]] = []
+
+    def _line_probe(self, line: LineMonitorSpec, plc: PlcPart | None) -> LineProbe:
+        """The conveyor line watcher: the edge's events and the PLC's every scan."""
+        if plc is None or not isinstance(plc.model, ConveyorModel):
+            raise ConfigError(f"edge {self.spec.name}: monitor.line needs monitor.plant naming "
+                              f"a conveyor behind a PLC")
+        points = LinePoints(*(self.network.resolve(path)[1] for path in (
+            line.sense, line.decide, line.act, line.actuation, line.exit)))
+        probe = LineProbe(line, points, plc.model, self._runner.metrics, self._runner.elapsed_s)
+        plc.add_scan_listener(probe.on_scan)
+        return probe
 
     def _fb(self, event_path: str | None) -> FBInstance | None:
         if event_path is None:
@@ -131,6 +147,13 @@ class EdgePart:
         await self.network.__aenter__()
         for res in self.network.device.resources.values():
             res.add_tracer(self.probe)
+            if self.line is not None:
+                res.add_tracer(self.line)
+        if self.line is not None and self.spec.monitor.plant is not None:
+            link_id = str(self.network.read(self.spec.monitor.cloud_link or "")) \
+                if self.spec.monitor.cloud_link else ""
+            group, node = _group_and_node(link_id)
+            self.line.set_uplink(group, node, self.spec.monitor.plant)
         self.network.device.start()
         if self.spec.monitor.cloud_link is not None:
             await self._attach_link(str(self.network.read(self.spec.monitor.cloud_link)))
@@ -173,6 +196,8 @@ class EdgePart:
         finally:
             for res in self.network.device.resources.values():
                 res.remove_tracer(self.probe)
+                if self.line is not None:
+                    res.remove_tracer(self.line)
             await self.network.__aexit__(et, exc, tb)
 
     # -- during the run --------------------------------------------------------------
@@ -186,11 +211,14 @@ class EdgePart:
         metrics.gauge("events_processed", processed)
         metrics.gauge("events_dropped", dropped)
         metrics.gauge("fb_faults", faults)
-        if self._link is not None:
-            link = self._link.statistics()
+        link = None if self._link is None else self._link.statistics()
+        if link is not None:
             metrics.gauge("uplink_backlog", link.backlog, track_peak=True)
             metrics.record("uplink_backlog", t_s, link.backlog)
-        if not self.probe.alarm and self.probe.first_alarm_s is None:
+        if self.line is not None:
+            self.line.sample(t_s, metrics, link)
+        if (self.spec.monitor.alarm is not None and not self.probe.alarm
+                and self.probe.first_alarm_s is None):
             metrics.record("alarm", t_s, 0.0)
 
     def _plc_back(self, t: float) -> None:
@@ -271,6 +299,8 @@ class EdgePart:
                 break
             await asyncio.sleep(0.1)
         stats = link.statistics()
+        if self.line is not None:
+            self.line.finish(metrics, stats)
         group, node = self.group_and_node or ("", "")
         ingest = await asyncio.to_thread(_ingest_view, cloud.db_path, group, node)
         metrics.gauge("messages_stored_at_edge", stats.stored)
@@ -327,6 +357,14 @@ def _ingest_view(db_path: Path, group: str, node: str) -> _IngestView:
     finally:
         db.close()
     return view
+
+
+def _group_and_node(link_id: str) -> tuple[str, str]:
+    """The Sparkplug group and edge node a cloud FB ID names (empty when there is none)."""
+    if not link_id:
+        return "", ""
+    node = parse_link_id(link_id).config.node
+    return node.group_id, node.edge_node_id
 
 
 def _sha256(data: bytes) -> str:

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from drivers.errors import DriverError
 from drivers.mqtt import EmbeddedBroker, EmbeddedBrokerConfig, MqttClientConfig
 from drivers.sim import FaultSchedule, FaultSpec, MonotonicClock, PlantRunner, create_model
+from drivers.sim.model import PlantState
 from drivers.sim.plc import PlcConfig, SimulatedPlc, default_profile_path
 from drivers.sim.profile import load_profile
 from testbed.cloud import CloudConfig, CloudService
@@ -76,7 +77,7 @@ class PlantPart:
 
     def __init__(self, spec: PlantSpec, seed: int, faults: list[PlantFault]) -> None:
         self.spec = spec
-        self.model = create_model(spec.model, seed=seed)
+        self.model = create_model(spec.model, seed=seed, config=spec.config)
         self.model.apply_schedule(_schedule(faults))
         self._runner = PlantRunner(self.model, MonotonicClock())
 
@@ -89,11 +90,17 @@ class PlantPart:
         await self._runner.__aexit__(et, exc, tb)
 
     def sample(self, t_s: float, metrics: MetricsRecorder) -> None:
-        state = self.model.state()
-        for name, pv in state.values.items():
-            value = pv.value
-            if isinstance(value, bool | int | float):
-                metrics.record(f"{self.spec.name}.{name}", t_s, float(value))
+        _record_values(self.spec, self.model.state(), t_s, metrics)
+
+
+def _record_values(spec: PlantSpec, state: PlantState, t_s: float,
+                   metrics: MetricsRecorder) -> None:
+    """The plant's scalar values as time series (those `spec.series` names, or all)."""
+    wanted = None if spec.series is None else set(spec.series)
+    for name, pv in state.values.items():
+        value = pv.value
+        if isinstance(value, bool | int | float) and (wanted is None or name in wanted):
+            metrics.record(f"{spec.name}.{name}", t_s, float(value))
 
 
 def _schedule(faults: list[PlantFault]) -> FaultSchedule:
@@ -112,7 +119,7 @@ class PlcPart:
 
     def __init__(self, spec: PlantSpec, seed: int, faults: list[PlantFault]) -> None:
         self.spec = spec
-        self.model = create_model(spec.model, seed=seed)
+        self.model = create_model(spec.model, seed=seed, config=spec.config)
         self.model.apply_schedule(_schedule(faults))
         path = spec.profile or default_profile_path(spec.model)
         profile = load_profile(path, model=self.model)
@@ -122,6 +129,7 @@ class PlcPart:
         self._listeners: list[Callable[[NDArray[np.float64], float], None]] = []
         self._last_sample: float | None = None
         self._outage_listeners: list[Callable[[float], None]] = []
+        self._scan_listeners: list[Callable[[PlantState, float], None]] = []
         self._in_outage = False
         self._group: asyncio.TaskGroup | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -148,6 +156,9 @@ class PlcPart:
                 state = await self.plc.wait_scans(1)
             except DriverError:
                 return
+            scan_t = time.monotonic()
+            for scanned in self._scan_listeners:
+                scanned(state, scan_t)
             if state.comm_outage != self._in_outage:
                 self._in_outage = state.comm_outage
                 if not state.comm_outage:  # the servers listen again (restarted in that scan)
@@ -169,6 +180,10 @@ class PlcPart:
         """Call `listener(block, scan_time)` for every new vibration block."""
         self._listeners.append(listener)
 
+    def add_scan_listener(self, listener: Callable[[PlantState, float], None]) -> None:
+        """Call `listener(state, t)` after every PLC scan (the monotonic time it was seen)."""
+        self._scan_listeners.append(listener)
+
     def add_outage_end_listener(self, listener: Callable[[float], None]) -> None:
         """Call `listener(t)` when a comm outage ends: the servers listen again at `t`."""
         self._outage_listeners.append(listener)
@@ -176,14 +191,10 @@ class PlcPart:
     def placeholders(self) -> dict[str, str]:
         name = self.spec.name
         return {f"{name}.opcua": self.plc.opcua_endpoint,
-                f"{name}.modbus": f"{self.plc.modbus_endpoint}:1"}
+                f"{name}.modbus": f"{self.plc.modbus_endpoint}:{self.plc.profile.modbus.unit_id}"}
 
     def sample(self, t_s: float, metrics: MetricsRecorder) -> None:
-        state = self.model.state()
-        for name, pv in state.values.items():
-            value = pv.value
-            if isinstance(value, bool | int | float):
-                metrics.record(f"{self.spec.name}.{name}", t_s, float(value))
+        _record_values(self.spec, self.model.state(), t_s, metrics)
         stats = self.plc.statistics()
         metrics.gauge(f"{self.spec.name}.plc_outages", stats.outages)
         metrics.gauge(f"{self.spec.name}.plc_modbus_commands", stats.modbus_commands)

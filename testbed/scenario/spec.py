@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
+from drivers.errors import DriverConfigError
+from drivers.sim import create_model
 from drivers.yamllines import YamlError, load_model
 from testbed.errors import ConfigError
 
@@ -23,6 +25,7 @@ __all__ = [
     "EdgeMonitorSpec",
     "EdgeSpec",
     "FaultEntry",
+    "LineMonitorSpec",
     "ModelSpec",
     "PlantFault",
     "PlantSpec",
@@ -46,6 +49,29 @@ class PlantSpec(_Frozen):
     modbus_port: int = Field(default=0, ge=0, le=65535)
     plc: bool = False
     """Serve the model through a simulated PLC (OPC UA + Modbus) instead of stepping it bare."""
+    config: dict[str, JsonValue] = Field(default_factory=dict)
+    """Fields of the model's configuration to override (e.g. `arrival_rate_per_s`)."""
+    series: list[str] | None = None
+    """The model values recorded as time series (and plotted); None records every one."""
+
+
+class LineMonitorSpec(_Frozen):
+    """FB events the runner watches on a conveyor line application (`FB.EVENT`), see
+    `testbed.scenario.line`: item decisions, diverter commands and the raw sensor stream."""
+
+    sense: str
+    """The sensor poll's IND (`Line.Sense.IND`): every value it carries is a raw sample
+    (RD_1..RD_n), the stream `bytes_to_cloud_raw` prices."""
+    decide: str
+    """The verdict event (`Line.Decide.DECIDED`) carrying ITEM and REJECT."""
+    act: str
+    """The diverter command event (`Line.Decide.ACT`) carrying ACT_ID and EXTEND."""
+    actuation: str
+    """The diverter write's CNF (`Line.Divert.CNF`)."""
+    exit: str
+    """The exit event (`Line.Track.EXITED`) carrying EXIT_ID and EXIT_KNOWN."""
+    divert_eye: str = "pe_divert"
+    """The photo-eye whose rising edge triggers the diverter command."""
 
 
 class EdgeMonitorSpec(_Frozen):
@@ -73,6 +99,8 @@ class EdgeMonitorSpec(_Frozen):
     """The pin holding the cloud FBs' link ID (`Tele.ID`): its edge link is the one measured."""
     plant: str | None = None
     """The plant whose PLC scans timestamp the vibration blocks."""
+    line: LineMonitorSpec | None = None
+    """A conveyor line application: item tracking, reject decisions, bandwidth."""
 
 
 class EdgeSpec(_Frozen):
@@ -203,4 +231,19 @@ def load_scenario(path: str | Path) -> tuple[ScenarioSpec, Path]:
         app = file.parent / edge.application
         if not app.exists():
             raise ConfigError(f"{file}: edge {edge.name}: application {app} does not exist")
+    for plant in spec.plants:
+        if plant.config or plant.series:
+            _check_plant(file, spec.seed, plant)
     return spec, file.parent
+
+
+def _check_plant(file: Path, seed: int, plant: PlantSpec) -> None:
+    """The plant's configuration overrides and series names fit its model."""
+    try:
+        model = create_model(plant.model, seed=seed, config=plant.config)
+    except DriverConfigError as exc:
+        raise ConfigError(f"{file}: plant {plant.name}: config: {exc}") from exc
+    unknown = set(plant.series or ()) - set(model.state().values)
+    if unknown:
+        raise ConfigError(f"{file}: plant {plant.name}: series: unknown value(s) "
+                          f"{sorted(unknown)}; the model has {sorted(model.state().values)}")

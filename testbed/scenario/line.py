@@ -64,6 +64,13 @@ LINE_METRIC_DEFINITIONS: tuple[tuple[str, str, str, str], ...] = (
      "the physical deadline of an extend command: distance from the photo-eye's first "
      "blocking position to the diverter / nominal belt speed - diverter stroke time. A "
      "retract command has the same deadline plus the stroke."),
+    ("inspection_to_divert_ms", "ms", "samples",
+     "inspection station read the item (as for decision_latency_ms) -> its diverter command "
+     "confirmed (as for divert_latency_ms); the edge waits on purpose for the item to reach "
+     "the diverter's photo-eye, so this is mostly belt travel."),
+    ("inspection_deadline_ms", "ms", "gauge",
+     "the physical deadline of inspection_to_divert_ms: inspection station to diverter / "
+     "nominal belt speed - diverter stroke time."),
     ("decision_latency_ms", "ms", "samples",
      "inspection station read a new item (monotonic time the runner saw the PLC scan that "
      "published its ID) -> the edge's verdict for that ID (DIVERT_DECIDE DECIDED)."),
@@ -177,6 +184,9 @@ class LineProbe(Tracer):
         speed = cfg.initial_speed_command_m_s
         travel_s = (cfg.diverter_position_m - self._eye_m) / speed if speed > 0 else 0.0
         self.deadline_s = travel_s - cfg.diverter_stroke_s
+        from_inspection_m = cfg.diverter_position_m - cfg.inspection_position_m
+        self.inspection_deadline_s = (from_inspection_m / speed if speed > 0 else 0.0) \
+            - cfg.diverter_stroke_s
         self._truth: dict[int, _Truth] = {}
         self._edge: dict[int, _Edge] = collections.defaultdict(_Edge)
         self._on_belt: set[int] = set()
@@ -250,8 +260,11 @@ class LineProbe(Tracer):
                 return
             self._edge[item].divert_confirmed = True
             truth = self._truth.get(item)
+            now = time.monotonic()
+            if truth is not None and truth.inspected is not None:
+                self._m.sample("inspection_to_divert_ms", (now - truth.inspected) * 1e3)
             if truth is not None and truth.at_eye is not None:
-                latency_s = time.monotonic() - truth.at_eye
+                latency_s = now - truth.at_eye
                 self._m.sample("divert_latency_ms", latency_s * 1e3)
                 stroke_s = self._model.config.diverter_stroke_s
                 deadline = self.deadline_s + (0.0 if extend else stroke_s)
@@ -265,7 +278,9 @@ class LineProbe(Tracer):
     def sample(self, t_s: float, metrics: MetricsRecorder, link: EdgeLinkStatistics | None) -> None:
         """Time series: items out of the line, and the two uplink volumes so far."""
         state = self._model.state()
-        metrics.record("items_total", t_s, float(state["items_rejected"] + state["items_passed"]))
+        total = int(state["items_rejected"] + state["items_passed"])
+        metrics.gauge("items_total", total)
+        metrics.record("items_total", t_s, float(total))
         if link is not None:
             metrics.record("bytes_to_cloud_edge", t_s, float(link.bytes_published))
         if self._raw is not None:
@@ -284,6 +299,7 @@ class LineProbe(Tracer):
         for name in ("defective_passed", "good_rejected", "defective_rejected"):
             m.gauge(name, int(state[name]))
         m.gauge("divert_deadline_ms", self.deadline_s * 1e3)
+        m.gauge("inspection_deadline_ms", self.inspection_deadline_s * 1e3)
         self._classification(m)
         self._tracking(m)
         m.gauge("untracked_arrivals", self._untracked)

@@ -206,7 +206,7 @@ class ScenarioRunner:
     def _key_metrics(self) -> dict[str, Any]:
         snap = self.metrics.snapshot()
         keys = ("events_processed", "uplink_backlog", "uplink_backlog_peak",
-                "cloud_messages_ingested", "first_alarm_s")
+                "cloud_messages_ingested", "first_alarm_s", "items_total")
         return {k: snap[k] for k in keys if k in snap}
 
     async def _fault_loop(self, parts: Any) -> None:

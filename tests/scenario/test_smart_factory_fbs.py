@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 import testbed
 from testbed.api import Network
@@ -146,3 +147,61 @@ def test_station_ids_resynchronise_the_entry_fifo(line: Line) -> None:
     line.sample(item=5, meas_raw=0)  # never entered
     assert line.net.read("L.Track.MISMATCHED") == 1
     assert [d[0] for d in line.decided] == [2, 5]
+
+
+def _shipped_parameters() -> dict[str, dict[str, object]]:
+    """TRACKER and DIVERT_DECIDE parameters as the scenario's app.yaml sets them."""
+    app = yaml.safe_load((TYPES.parent / "app.yaml").read_text(encoding="utf-8"))
+    return {name: app["fbs"][name]["parameters"] for name in ("Track", "Decide")}
+
+
+def test_tracker_and_decider_sort_the_simulated_conveyor(tmp_path: Path) -> None:
+    """Closed loop on the conveyor model (20 ms samples, commands one sample late, the
+    shipped parameters): every item tracked by its ID, defects rejected, few good ones."""
+    from drivers.sim import ConveyorConfig, ConveyorModel
+
+    loop = yaml.safe_load(APP)
+    for name, parameters in _shipped_parameters().items():
+        loop["fbs"][name]["parameters"] = parameters
+    app = tmp_path / "loop.yaml"
+    app.write_text(yaml.safe_dump(loop), encoding="utf-8")
+    net = testbed.load(app, clock="virtual", types=[TYPES])
+    model = ConveyorModel(ConveyorConfig(dt_s=0.01, arrival_rate_per_s=1.2,
+                                         defect_probability=0.3), seed=8)
+    command: bool | None = None
+    decided: list[int] = []
+    try:
+        for _ in range(4000):  # 80 s of belt
+            if command is not None:
+                model.set_input("diverter_extend", command)
+                command = None
+            model.step()
+            state = model.step()
+            item = int(state["inspection_item_id"])
+            for pin, value in (("OK", True), ("PE_ENTRY", state["pe_entry"]),
+                               ("PE_DIVERT", state["pe_divert"]), ("PE_EXIT", state["pe_exit"]),
+                               ("ID_HI", item >> 16), ("ID_LO", item & 0xFFFF),
+                               ("MEAS_RAW", round(state["inspection_measurement_mm"] * 100)
+                                & 0xFFFF)):
+                net.write(f"L.Track.{pin}", value)
+            with net.record() as rec:
+                net.inject("L.Track.REQ")
+            for e in rec.events:
+                if e.path == "L.Decide.ACT":
+                    command = bool(e.values["EXTEND"])
+                elif e.path == "L.Decide.DECIDED":
+                    decided.append(int(e.values["ITEM"]))
+        final = model.state()
+        assert net.read("L.Track.MISMATCHED") == 0
+        assert net.read("L.Track.UNTRACKED") == 0
+        assert net.read("L.Track.FLUSHED") == 0
+        # the exit eye sits before the belt's end: at most one item between them
+        assert net.read("L.Track.EXITED_N") - final["items_passed"] in (0, 1)
+    finally:
+        net.close()
+    assert decided == list(range(1, len(decided) + 1))  # every item, by its own ID, in order
+    defective = final["defective_rejected"] + final["defective_passed"]
+    good_out = final["items_passed"] - final["defective_passed"]
+    assert defective > 15
+    assert final["defective_rejected"] / defective >= 0.8  # the gauge's recall
+    assert final["good_rejected"] <= 0.05 * (good_out + final["good_rejected"])

@@ -291,6 +291,8 @@ class EdgePart:
             metrics.gauge("first_alarm_s", self.probe.first_alarm_s)
         link, cloud = self._link, self._cloud
         if link is None or cloud is None:
+            if self.line is not None:  # no uplink to drain: the line's own metrics only
+                self.line.finish(metrics, None if link is None else link.statistics())
             return
         deadline = time.monotonic() + _DRAIN_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -344,8 +344,13 @@ class PymodbusServer:
         if set_values is not None and table is not None:
             asyncio.get_running_loop().call_soon(self._on_write, table, address, len(set_values))
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on host:port (0 = a free port) and return the bound port."""
+    async def start(self, host: str, port: int,
+                    before_listening: Callable[[], None] | None = None) -> int:
+        """Listen on host:port (0 = a free port) and return the bound port.
+
+        `before_listening` runs once the datastore exists and before any client can
+        connect (initial values no client write can race with).
+        """
         device = SimDevice(
             id=0 if self._unit_id is None else self._unit_id,
             simdata=(
@@ -371,6 +376,8 @@ class PymodbusServer:
             }
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise DriverError(_LAYOUT_CHANGED) from exc
+        if before_listening is not None:
+            before_listening()
         try:
             await server.serve_forever(background=True)
         except RuntimeError as exc:

@@ -170,8 +170,6 @@ class ModbusServer:
         self._state = ServerState.OPENING
         try:
             self._port = await self._listen()
-            for name, value in self._initial.items():
-                self.set(name, value)
         except BaseException:
             await self.aclose()
             raise
@@ -183,14 +181,20 @@ class ModbusServer:
 
     async def _listen(self) -> int:
         try:
-            return await self._backend.start(self._host, self._requested_port)
+            return await self._backend.start(self._host, self._requested_port, self._set_initial)
         except DriverConfigError:
             if not self._fallback or self._requested_port == 0:
                 raise
         _log.warning(
             "modbus_port_taken", host=self._host, port=self._requested_port, fallback="free port"
         )
-        return await self._backend.start(self._host, 0)
+        return await self._backend.start(self._host, 0, self._set_initial)
+
+    def _set_initial(self) -> None:
+        """The initial values, in place before a client can connect (none reads or writes
+        the zeros of a fresh datastore, nor is a client's write overwritten)."""
+        for name, value in self._initial.items():
+            self.set(name, value)
 
     async def __aexit__(
         self,

@@ -31,7 +31,13 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.errors import DriverConfigError, DriverError
-from drivers.modbus import DEFAULT_MODBUS_PORT, ModbusServer, PointValue
+from drivers.modbus import (
+    DEFAULT_MODBUS_PORT,
+    ModbusServer,
+    PointValue,
+    decode_point,
+    encode_point,
+)
 from drivers.modbus.errors import PointValueError
 from drivers.opcua import MethodHandler, OpcUaServer, OpcUaServerConfig
 from drivers.sim.clock import Clock, MonotonicClock
@@ -361,22 +367,30 @@ class SimulatedPlc:
         fallback = first and self._config.fallback_to_free_port
         self._seen_modbus.clear()
         self._seen_opcua.clear()
+        initial = self._modbus_values(self._model.state())
         modbus = ModbusServer(
             [b.point for b in self._modbus_bindings],
             host=self._config.host,
             port=self._modbus_port,
             unit_id=self._profile.modbus.unit_id,
+            initial_values=initial,
             fallback_to_free_port=fallback,
         )
         await modbus.__aenter__()
         self._modbus = modbus
+        # the values were in place before the server listened; what a client writes from
+        # then on (even while the OPC UA server below starts) is a change the next scan takes
+        for binding in self._modbus_bindings:
+            name = binding.point.name
+            if binding.is_command and name in initial:
+                self._seen_modbus[name] = decode_point(
+                    binding.point, encode_point(binding.point, initial[name]))
         self._modbus_port = modbus.port
         if fallback and self._config.modbus_port not in (0, modbus.port):
             _log.warning("plc_modbus_port_taken", wanted=self._config.modbus_port,
                          port=modbus.port)
         self._opcua = await self._open_opcua(self._opcua_port, fallback=fallback)
         self._opcua_port = self._opcua.port
-        self._publish_modbus(self._model.state(), commands=True)
         await self._publish_opcua(self._model.state(), commands=True)
 
     async def _open_opcua(self, port: int, *, fallback: bool) -> OpcUaServer:
@@ -563,20 +577,41 @@ class SimulatedPlc:
                 continue
             self._set_point(modbus, binding, self._value_of(state, binding.signal,
                                                              binding.is_command))
+        if not commands:
+            return  # a client's write since this scan read the commands is the next scan's
         for binding in self._modbus_bindings:
             if binding.is_command:
                 self._seen_modbus[binding.point.name] = modbus.get(binding.point.name)
+
+    def _modbus_values(self, state: PlantState) -> dict[str, PointValue]:
+        """Every point's value (commands too) that encodes; the others are logged once."""
+        values: dict[str, PointValue] = {}
+        for binding in self._modbus_bindings:
+            point = binding.point
+            value = _modbus_value(self._value_of(state, binding.signal, binding.is_command),
+                                  point.table.is_bit)
+            try:
+                encode_point(point, value)
+            except PointValueError as exc:
+                self._point_encode_failed(binding, exc)
+                continue
+            values[point.name] = value
+        return values
 
     def _set_point(self, modbus: ModbusServer, binding: ModbusBinding, value: ScalarValue) -> None:
         point = binding.point
         try:
             modbus.set(point.name, _modbus_value(value, point.table.is_bit))
         except PointValueError as exc:
-            self._encode_errors += 1
-            if point.name not in self._bad_points:
-                self._bad_points.add(point.name)
-                _log.warning("plc_point_encode_failed", point=point.name,
-                             signal=binding.signal, error=str(exc))
+            self._point_encode_failed(binding, exc)
+
+    def _point_encode_failed(self, binding: ModbusBinding, exc: PointValueError) -> None:
+        self._encode_errors += 1
+        point = binding.point
+        if point.name not in self._bad_points:
+            self._bad_points.add(point.name)
+            _log.warning("plc_point_encode_failed", point=point.name,
+                         signal=binding.signal, error=str(exc))
 
     async def _publish_opcua(self, state: PlantState, *, commands: bool) -> None:
         opcua = self._opcua

@@ -288,3 +288,38 @@ async def test_conveyor_coil_and_tank_node_commands_reach_their_models() -> None
             await ua_session.write({tank.node_id("Plant/Tank1/InflowValve/Command"): 0.25})
         await tank.wait_scans(3)
         assert tank.model.input_value("inflow_valve_opening") == 0.25
+
+
+async def test_a_modbus_write_while_the_plc_restarts_after_an_outage_is_taken() -> None:
+    """Modbus listens again before the OPC UA server is back: a write landing in between is
+    applied by the next scans, not overwritten when the restart publishes the commands."""
+    conveyor = SimulatedPlc.from_profile_file(default_profile_path("conveyor"), LOOPBACK)
+    async with conveyor:
+        await conveyor.wait_scans(2)
+        coil = ModbusDeviceConfig(port=conveyor.modbus_port, unit_id=2, connect_timeout_s=0.2,
+                                  points=(ModbusPoint(name="belt_run", table="coil", address=0,
+                                                      writable=True),))
+        start = conveyor.model.time_s
+        conveyor.add_fault(FaultSpec(kind=FaultKind.COMM_OUTAGE, target="plc", start_s=start,
+                                     end_s=start + 0.5))
+
+        async def down() -> bool:
+            return conveyor.statistics().in_outage
+
+        await eventually(down, timeout_s=2.0)
+        async with asyncio.timeout(6.0):
+            while True:  # connect as soon as the Modbus server listens again
+                try:
+                    async with ModbusClientSession(coil, poll=False) as session:
+                        await session.write("belt_run", False)
+                        break
+                except (ConnectionLost, DriverTimeout):
+                    await asyncio.sleep(0.01)
+        assert conveyor.statistics().in_outage  # written inside the restart window
+
+        async def back() -> bool:
+            return not conveyor.statistics().in_outage
+
+        await eventually(back, timeout_s=6.0)
+        await conveyor.wait_scans(3)
+        assert conveyor.model.input_value("belt_run") is False

@@ -36,7 +36,7 @@ from testbed.scenario.line import LinePoints, LineProbe
 from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.models import TrainedModel
 from testbed.scenario.probes import EdgeProbe, ProbePoints
-from testbed.scenario.spec import DeploymentSpec, EdgeSpec, LineMonitorSpec
+from testbed.scenario.spec import DeploymentSpec, EdgeSpec, LineMonitorSpec, PlantFault
 
 if TYPE_CHECKING:
     from testbed.scenario.parts import CloudPart, PlcPart
@@ -124,9 +124,16 @@ class EdgePart:
         if plc is None or not isinstance(plc.model, ConveyorModel):
             raise ConfigError(f"edge {self.spec.name}: monitor.line needs monitor.plant naming "
                               f"a conveyor behind a PLC")
-        points = LinePoints(*(self.network.resolve(path)[1] for path in (
-            line.sense, line.decide, line.act, line.actuation, line.exit)))
-        probe = LineProbe(line, points, plc.model, self._runner.metrics, self._runner.elapsed_s)
+        def fb(path: str) -> FBInstance:
+            return self.network.resolve(path)[1]
+
+        points = LinePoints(fb(line.sense), fb(line.decide), fb(line.act), fb(line.actuation),
+                            fb(line.exit), self._fb(line.fault))
+        jams = [(f.start_s, f.end_s) for f in self._runner.spec.faults
+                if isinstance(f, PlantFault) and f.kind == "actuator_jam"
+                and f.plant == plc.spec.name and f.target == "diverter"]
+        probe = LineProbe(line, points, plc.model, self._runner.metrics, self._runner.elapsed_s,
+                          jam_windows=jams)
         plc.add_scan_listener(probe.on_scan)
         return probe
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from drivers.mqtt.edge_link import EdgeLinkStatistics
@@ -32,6 +32,8 @@ _MAX_IN_FLIGHT = 64
 """Diverter commands followed at once (a write that never answered is forgotten)."""
 _MOVING_M_S = 0.05
 """The belt counts as running above this measured speed (availability)."""
+_JAM_GRACE_S = 1.0
+"""A diverter fault this long after a jam window ended still belongs to it."""
 
 LINE_METRIC_DEFINITIONS: tuple[tuple[str, str, str, str], ...] = (
     ("items_total", "items", "gauge",
@@ -96,6 +98,15 @@ LINE_METRIC_DEFINITIONS: tuple[tuple[str, str, str, str], ...] = (
      "availability x performance x quality: availability = PLC scans with the belt moving / "
      "all scans; performance = items_total / (arrival rate x run time x availability), "
      "capped at 1; quality = good items out at the belt's end / items_total."),
+    ("jam_detection_delay_s", "s", "samples",
+     "diverter actuator_jam onset (the fault's scheduled start, ground truth) -> the edge's "
+     "first diverter fault (DIVERTER_WATCH FAULT rising: the end switches did not follow a "
+     "command) in that window; run time. A jammed diverter shows only once it is commanded "
+     "to move, so this includes waiting for the next item that needs it to move."),
+    ("jams_missed", "faults", "gauge",
+     "diverter jam windows with no diverter fault raised by the edge."),
+    ("diverter_false_faults", "faults", "counter",
+     "diverter faults raised outside every jam window (up to 1 s after its end)."),
     ("divert_write_failed", "writes", "counter",
      "diverter writes the PLC did not confirm (MODBUS_WRITE CNF with QO FALSE)."),
 )
@@ -110,6 +121,7 @@ class LinePoints:
     act: FBInstance
     actuation: FBInstance
     exit: FBInstance
+    fault: FBInstance | None = None
 
 
 @dataclass(slots=True)
@@ -169,8 +181,12 @@ class LineProbe(Tracer):
     """Records a conveyor line application's decisions against the plant (module docstring)."""
 
     def __init__(self, spec: LineMonitorSpec, points: LinePoints, model: ConveyorModel,
-                 metrics: MetricsRecorder, elapsed_s: Callable[[], float]) -> None:
+                 metrics: MetricsRecorder, elapsed_s: Callable[[], float], *,
+                 jam_windows: Sequence[tuple[float, float | None]] = ()) -> None:
         self._p = points
+        self._jams = sorted(jam_windows)
+        self._jams_detected: set[int] = set()
+        self._fault = False
         self._model = model
         self._m = metrics
         self._elapsed_s = elapsed_s
@@ -199,6 +215,8 @@ class LineProbe(Tracer):
         self._raw: _RawStream | None = None
         for name, unit, kind, text in LINE_METRIC_DEFINITIONS:
             metrics.define(name, unit, kind, text)
+            if kind == "counter":
+                metrics.count(name, 0)  # reported as 0, not missing, when nothing happened
 
     # -- the plant (every PLC scan) ----------------------------------------------------
 
@@ -272,6 +290,26 @@ class LineProbe(Tracer):
                     self._m.count("divert_deadline_misses")
         elif fb is p.exit and event == "EXITED" and fb.get("EXIT_KNOWN"):
             self._edge[int(fb.get("EXIT_ID"))].exited = True
+        elif fb is p.fault and fb is not None:
+            self._diverter_fault(bool(fb.get("FAULT")))
+
+    def _diverter_fault(self, fault: bool) -> None:
+        """A fault edge of the diverter supervision: match it to a jam window."""
+        t = self._elapsed_s()
+        if fault != self._fault:
+            self._m.record("diverter_fault", t, float(self._fault))
+            self._m.record("diverter_fault", t, float(fault))
+        rising = fault and not self._fault
+        self._fault = fault
+        if not rising:
+            return
+        for index, (start, end) in enumerate(self._jams):
+            if start <= t and (end is None or t <= end + _JAM_GRACE_S):
+                if index not in self._jams_detected:
+                    self._jams_detected.add(index)
+                    self._m.sample("jam_detection_delay_s", t - start)
+                return
+        self._m.count("diverter_false_faults")
 
     # -- reporting ---------------------------------------------------------------------
 
@@ -303,6 +341,8 @@ class LineProbe(Tracer):
         self._classification(m)
         self._tracking(m)
         m.gauge("untracked_arrivals", self._untracked)
+        if self._p.fault is not None and self._jams:
+            m.gauge("jams_missed", len(self._jams) - len(self._jams_detected))
         self._oee(m, total, passed - int(state["defective_passed"]), run_s)
         if link is not None and self._raw is not None:
             m.gauge("bytes_to_cloud_edge", link.bytes_published)

@@ -72,6 +72,9 @@ class LineMonitorSpec(_Frozen):
     """The exit event (`Line.Track.EXITED`) carrying EXIT_ID and EXIT_KNOWN."""
     divert_eye: str = "pe_divert"
     """The photo-eye whose rising edge triggers the diverter command."""
+    fault: str | None = None
+    """The diverter supervision's event (`Line.Watch.CHANGED`) carrying FAULT: its first
+    rising edge in a diverter `actuator_jam` window gives `jam_detection_delay_s`."""
 
 
 class EdgeMonitorSpec(_Frozen):

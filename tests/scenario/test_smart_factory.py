@@ -89,6 +89,7 @@ def test_smart_factory_short_run_sorts_tracks_and_keeps_bandwidth_local(
         assert metrics[name]["unit"] == "ms", name
         assert metrics[name]["definition"], name
     assert 0 < value("oee") <= 1
+    assert value("diverter_false_faults") == 0  # a lost PLC connection is no jam
     # the bandwidth kept local
     edge, raw = value("bytes_to_cloud_edge"), value("bytes_to_cloud_raw")
     assert 0 < edge < raw

@@ -205,3 +205,51 @@ def test_tracker_and_decider_sort_the_simulated_conveyor(tmp_path: Path) -> None
     assert defective > 15
     assert final["defective_rejected"] / defective >= 0.8  # the gauge's recall
     assert final["good_rejected"] <= 0.05 * (good_out + final["good_rejected"])
+
+
+WATCH_APP = """name: W
+fbs:
+  Watch: {type: DIVERTER_WATCH, parameters: {LIMIT: 3}}
+connections: []
+"""
+
+
+def test_diverter_watch_raises_a_fault_when_the_end_switch_does_not_follow(
+        tmp_path: Path) -> None:
+    """A confirmed command the end switch does not follow raises FAULT after LIMIT samples;
+    it clears when the switch matches; unconfirmed writes and lost samples do not count."""
+    app = tmp_path / "watch.yaml"
+    app.write_text(WATCH_APP, encoding="utf-8")
+    net = testbed.load(app, clock="virtual", types=[TYPES])
+    changes: list[tuple[bool, int]] = []
+
+    def inject(event: str, **pins: object) -> None:
+        for pin, value in pins.items():
+            net.write(f"W.Watch.{pin}", value)
+        with net.record() as rec:
+            net.inject(f"W.Watch.{event}")
+        changes.extend((bool(e.values["FAULT"]), int(e.values["FAULTS"]))
+                       for e in rec.events if e.path == "W.Watch.CHANGED")
+
+    def sample(extended: bool, *, ok: bool = True) -> None:
+        inject("REQ", OK=ok, EXTENDED=extended, RETRACTED=not extended)
+
+    try:
+        inject("CONFIRM", CMD=True, TAKEN=True)
+        for _ in range(2):
+            sample(extended=False)  # the stroke takes a while: no fault yet
+        sample(extended=True)
+        inject("CONFIRM", CMD=False, TAKEN=False)  # a write the PLC did not take
+        for _ in range(5):
+            sample(extended=True)  # still where the PLC was last told: no fault
+        inject("CONFIRM", CMD=False, TAKEN=True)
+        for _ in range(3):
+            sample(extended=True)  # retract confirmed, still extended: LIMIT reached
+        sample(extended=True, ok=False)
+        assert changes == []
+        sample(extended=True)
+        assert changes == [(True, 1)]
+        sample(extended=False)
+        assert changes == [(True, 1), (False, 1)]
+    finally:
+        net.close()

@@ -20,7 +20,7 @@ SCENARIO = REPO / "scenarios" / "smart-factory"
 SHORT_TIMELINE = {
     "duration_s": 16,
     "faults": [{"start_s": 3, "end_s": 7},  # broker outage
-               {"start_s": 8, "end_s": 10},  # diverter jammed
+               {"start_s": 8, "end_s": 10},  # diverter jammed (3 defective items due)
                {"start_s": 11, "end_s": 13}],  # PLC comm outage (its restart takes ~2 s)
 }
 """More items, more of them defective, so a short run sorts enough of both classes."""
@@ -90,6 +90,9 @@ def test_smart_factory_short_run_sorts_tracks_and_keeps_bandwidth_local(
         assert metrics[name]["definition"], name
     assert 0 < value("oee") <= 1
     assert value("diverter_false_faults") == 0  # a lost PLC connection is no jam
+    assert value("jams_missed") == 0  # the jammed diverter did not follow a reject command
+    assert metrics["jam_detection_delay_s"]["count"] == 1
+    assert 0 <= metrics["jam_detection_delay_s"]["max"] <= 2.0
     # the bandwidth kept local
     edge, raw = value("bytes_to_cloud_edge"), value("bytes_to_cloud_raw")
     assert 0 < edge < raw

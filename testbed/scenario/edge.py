@@ -35,12 +35,13 @@ from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.models import TrainedModel
 from testbed.scenario.probes import EdgeProbe, ProbePoints
 from testbed.scenario.spec import DeploymentSpec, EdgeSpec
+from testbed.scenario.trace import EventTrace, TracePoint, parse_trace_point
 
 if TYPE_CHECKING:
     from testbed.scenario.parts import CloudPart, PlcPart
     from testbed.scenario.runner import ScenarioRunner
 
-__all__ = ["EdgePart", "fill_placeholders"]
+__all__ = ["EdgePart", "fill_placeholders", "ingest_view"]
 
 log = structlog.get_logger(__name__)
 
@@ -93,6 +94,7 @@ class EdgePart:
                 m.process, m.features, m.inference, m.alarm, m.actuation,
                 None if m.model_fb is None else f"{m.model_fb}.INITO"))),
             runner.metrics, runner.elapsed_s)
+        self.trace = self._event_trace(m.trace)
         if m.daq is not None and plc is not None:
             res, daq, _pin = self.network.resolve(f"{m.daq}.REQ")
 
@@ -114,6 +116,16 @@ class EdgePart:
         self._agent: DeployAgent | None = None
         self._deploys: list[tuple[DeploymentSpec, float, float | None]] = []
 
+    def _event_trace(self, entries: list[str]) -> EventTrace | None:
+        if not entries:
+            return None
+        watched: dict[FBInstance, dict[str, TracePoint]] = {}
+        for entry in entries:
+            point = parse_trace_point(entry)
+            _res, fb, event = self.network.resolve(point.event_path)
+            watched.setdefault(fb, {})[event] = point
+        return EventTrace(watched)
+
     def _fb(self, event_path: str | None) -> FBInstance | None:
         if event_path is None:
             return None
@@ -131,6 +143,8 @@ class EdgePart:
         await self.network.__aenter__()
         for res in self.network.device.resources.values():
             res.add_tracer(self.probe)
+            if self.trace is not None:
+                res.add_tracer(self.trace)
         self.network.device.start()
         if self.spec.monitor.cloud_link is not None:
             await self._attach_link(str(self.network.read(self.spec.monitor.cloud_link)))
@@ -173,6 +187,8 @@ class EdgePart:
         finally:
             for res in self.network.device.resources.values():
                 res.remove_tracer(self.probe)
+                if self.trace is not None:
+                    res.remove_tracer(self.trace)
             await self.network.__aexit__(et, exc, tb)
 
     # -- during the run --------------------------------------------------------------
@@ -261,7 +277,11 @@ class EdgePart:
             metrics.count("deployments_ok" if done is not None else "deployments_failed")
         if self.probe.first_alarm_s is not None:
             metrics.gauge("first_alarm_s", self.probe.first_alarm_s)
+        if self.trace is not None:
+            await asyncio.to_thread(self.trace.write, self._runner.out_dir / "trace")
         link, cloud = self._link, self._cloud
+        if link is not None and cloud is None:  # the cloud is in another process
+            await self._drain_only(link, metrics)
         if link is None or cloud is None:
             return
         deadline = time.monotonic() + _DRAIN_TIMEOUT_S
@@ -282,6 +302,19 @@ class EdgePart:
             metrics.sample("e2e_latency_ms", value)
         for value in ingest.replayed_latency_ms:
             metrics.sample("e2e_latency_replayed_ms", value)
+
+
+    @staticmethod
+    async def _drain_only(link: EdgeLink, metrics: MetricsRecorder) -> None:
+        """Wait for the uplink to drain; what the edge stored is compared by the cloud's
+        process (the runner of the parent scenario)."""
+        deadline = time.monotonic() + _DRAIN_TIMEOUT_S
+        while link.statistics().backlog and time.monotonic() < deadline:  # noqa: ASYNC110 - the link has no drained event; polled like finish() does
+            await asyncio.sleep(0.1)
+        stats = link.statistics()
+        metrics.gauge("messages_stored_at_edge", stats.stored)
+        metrics.gauge("uplink_backlog_at_end", stats.backlog)
+        metrics.gauge("messages_replayed", stats.replayed)
 
 
 @dataclass(slots=True)
@@ -327,6 +360,10 @@ def _ingest_view(db_path: Path, group: str, node: str) -> _IngestView:
     finally:
         db.close()
     return view
+
+
+ingest_view = _ingest_view
+"""What the cloud database holds for one edge node (read-only; blocking)."""
 
 
 def _sha256(data: bytes) -> str:

@@ -32,8 +32,12 @@ def summarise_samples(values: list[float]) -> dict[str, float | int | None]:
 
 
 def write_run(run_dir: Path, header: dict[str, Any], recorder: MetricsRecorder,
-              windows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Write the raw data and report.json; returns the report dictionary."""
+              windows: list[dict[str, Any]],
+              sections: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the raw data and report.json; returns the report dictionary.
+
+    `sections` are structured results the parts add beside `metrics` (per-round scores,
+    per-schedule figures, site processes), each under its own top-level key."""
     run_dir.mkdir(parents=True, exist_ok=True)
     series_dir = run_dir / "series"
     series_dir.mkdir(exist_ok=True)
@@ -58,7 +62,7 @@ def write_run(run_dir: Path, header: dict[str, Any], recorder: MetricsRecorder,
         entry["unit"] = definition.unit
         entry["definition"] = definition.definition
     (run_dir / "samples.json").write_text(json.dumps(samples), encoding="utf-8")
-    report = {**header, "metrics": metrics, "fault_windows": windows}
+    report = {**header, "metrics": metrics, "fault_windows": windows, **(sections or {})}
     (run_dir / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n",
                                          encoding="utf-8")
     return report

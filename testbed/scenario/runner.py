@@ -117,6 +117,7 @@ class ScenarioRunner:
         self._wall0 = 0.0
         self._stop = asyncio.Event()
         self._fired: list[str] = []
+        self._sections: dict[str, Any] = {}
         self._define_metrics()
 
     def _define_metrics(self) -> None:
@@ -169,6 +170,10 @@ class ScenarioRunner:
                     finish = getattr(part, "finish", None)
                     if finish is not None:
                         await finish(self.metrics)
+                for part in parts:  # structured results beside the metrics (report.json)
+                    section = getattr(part, "report_section", None)
+                    if section is not None:
+                        self._sections.update(section())
                 self._detection_delay()
                 self._resource_use()
         finally:
@@ -291,7 +296,8 @@ class ScenarioRunner:
             "interrupted": interrupted,
         }
         run_dir = self.out_dir
-        report = write_run(run_dir, header, self.metrics, self._windows())
+        report = write_run(run_dir, header, self.metrics, self._windows(),
+                           sections=self._sections)
         (run_dir / "scenario.resolved.json").write_text(
             json.dumps(self.spec.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
         render_html(run_dir)

@@ -14,6 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from drivers.yamllines import YamlError, load_model
 from testbed.errors import ConfigError
+from testbed.scenario.cross_site_spec import (
+    ControlLinkSpec,
+    FederatedSpec,
+    SiteProcessSpec,
+    WanSpec,
+)
 
 __all__ = [
     "BrokerOutage",
@@ -73,6 +79,8 @@ class EdgeMonitorSpec(_Frozen):
     """The pin holding the cloud FBs' link ID (`Tele.ID`): its edge link is the one measured."""
     plant: str | None = None
     """The plant whose PLC scans timestamp the vibration blocks."""
+    trace: list[str] = Field(default_factory=list)
+    """Output events (`FB.EVENT`) logged with their time and data to `trace/<FB.EVENT>.csv`."""
 
 
 class EdgeSpec(_Frozen):
@@ -166,6 +174,11 @@ class ScenarioSpec(_Frozen):
     detection_bound_s: float | None = Field(default=None, gt=0)
     """The longest acceptable fault onset -> first debounced alarm (checked by the tests)."""
     metrics: list[str] = Field(default_factory=list)
+    sites: list[SiteProcessSpec] = Field(default_factory=list)
+    """Edge sites run as child processes (`testbed.scenario.sites`)."""
+    wan: WanSpec | None = None
+    federated: FederatedSpec | None = None
+    control_link: ControlLinkSpec | None = None
 
     @model_validator(mode="after")
     def _references(self) -> ScenarioSpec:
@@ -203,4 +216,6 @@ def load_scenario(path: str | Path) -> tuple[ScenarioSpec, Path]:
         app = file.parent / edge.application
         if not app.exists():
             raise ConfigError(f"{file}: edge {edge.name}: application {app} does not exist")
+    for site in spec.sites:  # each site is a scenario of its own: check it too
+        load_scenario(file.parent / site.scenario)
     return spec, file.parent

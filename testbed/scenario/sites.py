@@ -1,0 +1,396 @@
+"""Edge sites as child processes, and the emulated WAN between them.
+
+`SitesPart` starts each site (`SiteProcessSpec`) as `python -m testbed.cli run <file>` with
+its own run folder under `sites/<name>/` (the resolved site scenario, `process.log` with
+its output, its own report.json). A site is healthy once its edge node is born at the
+cloud; one that exits early or never comes up is reported (`site_processes_failed`), never
+waited for past its deadlines. At the end each child gets until `EXIT_TIMEOUT_S` to finish
+(drain its uplink, write its folder), then SIGTERM, then SIGKILL; it is always reaped.
+The cloud (this process) then counts each site's messages: lost = stored at the site (its
+report) - distinct ids ingested + holes, duplicated = repeated ids.
+
+`WanPart` owns one `EmulatedLink` per site (everything sent to `${wan.to.<site>}` reaches
+the site's `${wan.listen.<site>}` through it). Cross-site event latency joins the
+publisher's and subscriber's event traces (`testbed.scenario.trace`) by sequence number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import structlog
+import yaml
+
+from drivers.net import EmulatedLink, LinkProfile
+from testbed.errors import ConfigError
+from testbed.scenario.cross_site_spec import FederatedSpec, SiteProcessSpec, WanSpec
+from testbed.scenario.edge import ingest_view
+from testbed.scenario.metrics import MetricsRecorder
+from testbed.scenario.trace import read_trace
+
+if TYPE_CHECKING:
+    from io import BufferedWriter
+
+    from testbed.scenario.parts import CloudPart
+
+__all__ = ["CrossSiteFlow", "SitesPart", "WanPart", "flow_figures", "resolve_site_file"]
+
+log = structlog.get_logger(__name__)
+
+EXIT_TIMEOUT_S = 45.0
+"""A child past the run's end gets this long to drain and write its folder."""
+_TERM_TIMEOUT_S = 10.0
+_FINISH_LEAD_S = 4.0
+"""A site runs this much shorter than the cloud (it started later and must drain first)."""
+_PARENT_KEYS = re.compile(r"\$\{((?:broker|wan)\.[^}]+)\}")
+
+
+def _free_udp_port() -> int:
+    """A UDP port free right now (the child binds it; the kernel hands out ports in order)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class WanPart:
+    """The emulated WAN: one link per destination site (latency, jitter, loss, bandwidth)."""
+
+    def __init__(self, spec: WanSpec, sites: list[str]) -> None:
+        self.spec = spec
+        self.sites = sites
+        self.links: dict[str, EmulatedLink] = {}
+        self.values: dict[str, str] = {}
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> Self:
+        for i, site in enumerate(self.sites):
+            profile = LinkProfile(latency_ms=self.spec.latency_ms, jitter_ms=self.spec.jitter_ms,
+                                  loss=self.spec.loss, bandwidth_mbps=self.spec.bandwidth_mbps,
+                                  seed=self.spec.seed + i)
+            link = await self._stack.enter_async_context(EmulatedLink(profile))
+            listen = _free_udp_port()
+            port = await link.add_port(("127.0.0.1", listen))
+            self.links[site] = link
+            self.values[f"wan.listen.{site}"] = f"127.0.0.1:{listen}"
+            self.values[f"wan.to.{site}"] = f"127.0.0.1:{port.port}"
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self._stack.aclose()
+
+    def sample(self, t_s: float, metrics: MetricsRecorder) -> None:
+        offered = delivered = lost = 0
+        for link in self.links.values():
+            stats = link.statistics()
+            offered += stats.offered
+            delivered += stats.delivered
+            lost += stats.lost + stats.queue_drops
+        metrics.gauge("wan_frames_offered", offered)
+        metrics.gauge("wan_frames_delivered", delivered)
+        metrics.gauge("wan_frames_lost", lost)
+
+    def report_section(self) -> dict[str, Any]:
+        return {"wan": {"emulated": True, **self.spec.model_dump(mode="json")}}
+
+
+def resolve_site_file(source: Path, values: dict[str, str], *, duration_s: float,
+                      federated: FederatedSpec | None, site: str) -> dict[str, Any]:
+    """The site's scenario with the parent's endpoints filled in and absolute paths.
+
+    Only `${broker.*}` and `${wan.*}` are the parent's; the site's own placeholders
+    (`${pump.opcua}`, `${run_dir}`, ...) stay for the child to fill.
+    """
+    def one(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key not in values:
+            raise ConfigError(f"{source}: unknown placeholder ${{{key}}}; known: "
+                              f"{', '.join(sorted(k for k in values if '.' in k))}")
+        return values[key]
+
+    def fill(node: Any) -> Any:
+        if isinstance(node, str):
+            return _PARENT_KEYS.sub(one, node)
+        if isinstance(node, list):
+            return [fill(x) for x in node]
+        if isinstance(node, dict):
+            return {k: fill(v) for k, v in node.items()}
+        return node
+
+    data = fill(yaml.safe_load(source.read_text(encoding="utf-8")))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a site scenario is a mapping")
+    folder = source.parent.resolve()
+    for edge in data.get("edges", []):
+        edge["application"] = str(folder / edge["application"])
+        edge["types"] = [str(folder / t) for t in edge.get("types", [])]
+    data["duration_s"] = duration_s
+    if federated is not None:
+        data["federated"] = federated.model_copy(
+            update={"role": "site", "site": site}).model_dump(mode="json")
+    return data
+
+
+@dataclass
+class _Site:
+    spec: SiteProcessSpec
+    folder: Path
+    process: asyncio.subprocess.Process | None = None
+    log_file: BufferedWriter | None = None
+    started_at: float = 0.0
+    healthy_after_s: float | None = None
+    died_early: bool = False
+    returncode: int | None = None
+    stopped_by: str = "exit"
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+class SitesPart:
+    """The site processes (see the module docstring)."""
+
+    def __init__(self, specs: list[SiteProcessSpec], *, folder: Path, run_dir: Path,
+                 values: dict[str, str], duration_s: float, cloud: CloudPart | None,
+                 federated: FederatedSpec | None, group: str) -> None:
+        self._values = values
+        self._cloud = cloud
+        self._group = group
+        self._federated = federated
+        self._duration_s = max(5.0, duration_s - _FINISH_LEAD_S)
+        self._scenario_folder = folder
+        self.sites = [_Site(s, run_dir / "sites" / s.name) for s in specs]
+        self._finished = False
+
+    async def __aenter__(self) -> Self:
+        for site in self.sites:
+            await self._spawn(site)
+        try:
+            await asyncio.gather(*(self._wait_healthy(s) for s in self.sites))
+        except BaseException:
+            await self._stop_all()
+            raise
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self._stop_all()
+
+    async def _spawn(self, site: _Site) -> None:
+        site.folder.mkdir(parents=True, exist_ok=True)
+        data = resolve_site_file(self._scenario_folder / site.spec.scenario, self._values,
+                                 duration_s=self._duration_s, federated=self._federated,
+                                 site=site.spec.name)
+        file = site.folder / "scenario.yaml"
+        file.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        site.log_file = (site.folder / "process.log").open("wb")
+        site.started_at = time.monotonic()
+        site.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "testbed.cli", "run", str(file), "--out",
+            str(site.folder / "run"), "--no-progress", "--log-level", "info",
+            stdin=asyncio.subprocess.DEVNULL, stdout=site.log_file,
+            stderr=asyncio.subprocess.STDOUT)
+        log.info("site_process_started", site=site.spec.name, pid=site.process.pid)
+
+    async def _wait_healthy(self, site: _Site) -> None:
+        """Healthy: the site's edge node is born at the cloud (telemetry flows end to end)."""
+        assert site.process is not None  # spawned first
+        deadline = site.started_at + site.spec.start_timeout_s
+        while time.monotonic() < deadline:
+            if site.process.returncode is not None:
+                break
+            if self._cloud is not None and self._cloud.service.is_online(
+                    self._group, site.spec.edge_node):
+                site.healthy_after_s = time.monotonic() - site.started_at
+                log.info("site_process_healthy", site=site.spec.name,
+                         after_s=round(site.healthy_after_s, 2))
+                return
+            await asyncio.sleep(0.1)
+        log.error("site_process_unhealthy", site=site.spec.name,
+                  returncode=site.process.returncode, log=str(site.folder / "process.log"))
+
+    def sample(self, t_s: float, metrics: MetricsRecorder) -> None:
+        running = 0
+        for site in self.sites:
+            proc = site.process
+            if proc is None:
+                continue
+            if proc.returncode is None:
+                running += 1
+            elif not self._finished and not site.died_early:
+                site.died_early = True
+                log.error("site_process_died", site=site.spec.name, returncode=proc.returncode,
+                          at_s=round(t_s, 2), log=str(site.folder / "process.log"))
+        metrics.gauge("site_processes_running", running)
+
+    async def _reap(self, site: _Site, timeout_s: float) -> None:
+        proc = site.process
+        if proc is None:
+            return
+        try:
+            if proc.returncode is None:
+                try:
+                    await asyncio.wait_for(proc.wait(), timeout_s)
+                except TimeoutError:
+                    site.stopped_by = "SIGTERM"
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        await asyncio.wait_for(proc.wait(), _TERM_TIMEOUT_S)
+                    except TimeoutError:
+                        site.stopped_by = "SIGKILL"
+                        proc.kill()
+                        await proc.wait()
+            site.returncode = proc.returncode
+        finally:
+            if site.log_file is not None:
+                site.log_file.close()
+                site.log_file = None
+
+    async def _stop_all(self) -> None:
+        for site in self.sites:
+            if site.process is not None and site.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    site.process.send_signal(signal.SIGTERM)
+        for site in self.sites:
+            await self._reap(site, _TERM_TIMEOUT_S)
+
+    async def finish(self, metrics: MetricsRecorder) -> None:
+        """Let the children end, reap them, read their reports and count their messages."""
+        self._finished = True
+        await asyncio.gather(*(self._reap(s, EXIT_TIMEOUT_S) for s in self.sites))
+        lost = duplicated = failed = 0
+        for site in self.sites:
+            report_file = site.folder / "run" / "report.json"
+            if report_file.is_file():
+                site.report = json.loads(report_file.read_text(encoding="utf-8"))
+            ok = (site.returncode == 0 and site.healthy_after_s is not None
+                  and not site.died_early and bool(site.report))
+            failed += not ok
+            stored = self._site_metric(site, "messages_stored_at_edge")
+            if self._cloud is None or stored is None:
+                continue
+            view = await asyncio.to_thread(ingest_view, self._cloud.db_path, self._group,
+                                           site.spec.edge_node)
+            site_lost = max(0, int(stored) - view.messages) + view.id_holes
+            name = site.spec.name
+            metrics.gauge(f"{name}.messages_stored_at_edge", stored)
+            metrics.gauge(f"{name}.messages_ingested", view.messages)
+            metrics.gauge(f"{name}.messages_lost", site_lost)
+            metrics.gauge(f"{name}.messages_duplicated", view.duplicated_rows)
+            for value in view.live_latency_ms:
+                metrics.sample("e2e_latency_ms", value)
+            lost += site_lost
+            duplicated += view.duplicated_rows
+            for key in ("first_alarm_s", "inference_latency_ms", "sensor_to_actuation_ms"):
+                entry = site.report.get("metrics", {}).get(key, {})
+                for stat in ("value", "p50", "p99"):
+                    if entry.get(stat) is not None:
+                        suffix = "" if stat == "value" else f"_{stat}"
+                        metrics.gauge(f"{name}.{key}{suffix}", entry[stat])
+        self._cross_site(metrics)
+        metrics.gauge("site_processes", len(self.sites))
+        metrics.gauge("site_processes_failed", failed)
+        if self._cloud is not None:
+            metrics.gauge("messages_lost", lost)
+            metrics.gauge("messages_duplicated", duplicated)
+        metrics.gauge("site_processes_running",
+                      sum(1 for s in self.sites if s.returncode is None))
+
+    def _cross_site(self, metrics: MetricsRecorder) -> None:
+        by_name = {s.spec.name: s for s in self.sites}
+        totals = [0, 0, 0, 0]
+        for site in self.sites:
+            peer = by_name.get(site.spec.publishes_to or "")
+            if peer is None or site.spec.publish_trace is None \
+                    or peer.spec.subscribe_trace is None:
+                continue
+            flow = CrossSiteFlow(
+                f"{site.spec.name}->{peer.spec.name}",
+                site.folder / "run" / "trace" / f"{site.spec.publish_trace}.csv",
+                peer.folder / "run" / "trace" / f"{peer.spec.subscribe_trace}.csv")
+            figures = flow_figures(flow)
+            for value in figures.latencies_ms:
+                metrics.sample("cross_site_event_latency_ms", value)
+            metrics.gauge(f"cross_site.{site.spec.name}_to_{peer.spec.name}.lost", figures.lost)
+            for i, n in enumerate((figures.sent, figures.received, figures.lost,
+                                   figures.duplicated)):
+                totals[i] += n
+        for name, n in zip(("sent", "received", "lost", "duplicated"), totals, strict=True):
+            metrics.gauge(f"cross_site_messages_{name}", n)
+
+    @staticmethod
+    def _site_metric(site: _Site, name: str) -> float | None:
+        value = site.report.get("metrics", {}).get(name, {}).get("value")
+        return None if value is None else float(value)
+
+    def report_section(self) -> dict[str, Any]:
+        return {"sites": [{
+            "name": s.spec.name,
+            "edge_node": s.spec.edge_node,
+            "pid": None if s.process is None else s.process.pid,
+            "parent_pid": os.getpid(),
+            "returncode": s.returncode,
+            "stopped_by": s.stopped_by,
+            "healthy_after_s": s.healthy_after_s,
+            "died_early": s.died_early,
+            "run_folder": str(s.folder / "run"),
+            "report_present": bool(s.report),
+        } for s in self.sites]}
+
+
+@dataclass(frozen=True, slots=True)
+class CrossSiteFlow:
+    """One direction of the distributed application: the publisher's CNF trace (seq in the
+    first pin, QO in the second) and the subscriber's IND trace (seq first, QO second)."""
+
+    name: str
+    sent: Path
+    received: Path
+
+
+@dataclass(frozen=True, slots=True)
+class FlowFigures:
+    latencies_ms: list[float]
+    sent: int
+    received: int
+    lost: int
+    duplicated: int
+
+
+def flow_figures(flow: CrossSiteFlow) -> FlowFigures:
+    """Latency per message (publisher CNF -> subscriber IND, CLOCK_MONOTONIC) and losses
+    between the first and the last sequence number the subscriber received."""
+    sent: dict[int, int] = {}
+    for row in read_trace(flow.sent):
+        values = list(row.values())
+        if len(values) >= 3 and values[2] in ("True", "1", "true"):
+            sent.setdefault(int(float(values[1])), int(values[0]))
+    seen: set[int] = set()
+    latencies: list[float] = []
+    duplicated = 0
+    for row in read_trace(flow.received):
+        values = list(row.values())
+        if len(values) < 3 or values[2] not in ("True", "1", "true"):
+            continue
+        seq = int(float(values[1]))
+        if seq in seen:
+            duplicated += 1
+            continue
+        seen.add(seq)
+        if seq in sent:
+            latencies.append((int(values[0]) - sent[seq]) / 1e6)
+    lost = 0
+    if seen:
+        low, high = min(seen), max(seen)
+        lost = sum(1 for seq in sent if low <= seq <= high and seq not in seen)
+    return FlowFigures(latencies, len(sent), len(seen), lost, duplicated)

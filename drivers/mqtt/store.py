@@ -78,7 +78,6 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_stream ON messages (stream, id);
 """
 _T = TypeVar("_T")
-_CHUNK = 500  # ids per IN (...) clause, well under SQLite's variable limit
 
 
 class StoreError(DriverError):
@@ -204,8 +203,9 @@ class _Database:
             try:
                 result.acked = self._delete_ids(acks)
                 result.expired = self._expire()
-                for item in appends:
-                    result.outcomes.append(self._insert(item, result))
+                if not self._insert_all(appends, result):
+                    for item in appends:
+                        result.outcomes.append(self._insert(item, result))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -220,15 +220,15 @@ class _Database:
         return result
 
     def _delete_ids(self, ids: list[int]) -> int:
+        """Delete acknowledged ids as runs of consecutive ids (PUBACKs mostly come in order,
+        so a batch of thousands of acks is usually one range: two statements)."""
         removed = 0
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for low, high in _id_ranges(ids):
             row = self._db.execute(
-                f"SELECT COALESCE(SUM(size), 0), COUNT(*) FROM messages WHERE id IN ({marks})",  # noqa: S608 -- only '?' placeholders are interpolated
-                chunk,
+                "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM messages WHERE id BETWEEN ? AND ?",
+                (low, high),
             ).fetchone()
-            self._db.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk)  # noqa: S608 -- only '?' placeholders are interpolated
+            self._db.execute("DELETE FROM messages WHERE id BETWEEN ? AND ?", (low, high))
             self.pending_bytes -= int(row[0])
             self.pending_messages -= int(row[1])
             removed += int(row[1])
@@ -260,6 +260,37 @@ class _Database:
             "SELECT MAX(id) FROM messages WHERE created_ns < ?", (cutoff_ns,)
         ).fetchone()[0]
         return self._delete_through(int(last))
+
+    def _insert_all(self, appends: list[_Append], result: _BatchResult) -> bool:
+        """Insert the whole batch with one `executemany` when it fits the budget as it is
+        (no overflow decision per message); False leaves it to `_insert`, one by one.
+
+        Ids are given explicitly, continuing from `last_id` (AUTOINCREMENT's high-water mark,
+        which SQLite raises to the largest id inserted), so they are known without a query.
+        """
+        if not appends:
+            return True
+        sizes = [len(a.payload) + len(a.topic.encode()) + len(a.stream.encode()) for a in appends]
+        total = sum(sizes)
+        if self.pending_bytes + total > self._config.max_bytes:
+            return False
+        first = self.last_id + 1
+        self._db.executemany(
+            "INSERT INTO messages (id, stream, topic, payload, qos, retain, created_ns, size) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (first + n, a.stream, a.topic, a.payload, a.qos, a.retain, a.created_ns, size)
+                for n, (a, size) in enumerate(zip(appends, sizes, strict=True))
+            ],
+        )
+        self.last_id = first + len(appends) - 1
+        self.pending_bytes += total
+        self.pending_messages += len(appends)
+        result.outcomes.extend(
+            StoredMessage(first + n, a.stream, a.topic, a.payload, a.qos, a.retain, a.created_ns)
+            for n, a in enumerate(appends)
+        )
+        return True
 
     def _insert(self, item: _Append, result: _BatchResult) -> StoredMessage | StoreFullError:
         size = len(item.payload) + len(item.topic.encode()) + len(item.stream.encode())
@@ -338,6 +369,22 @@ class _Database:
         except sqlite3.Error as exc:
             raise StoreError(f"{self._config.path}: read failed: {exc}") from exc
         return {str(stream): int(count) for stream, count in rows}
+
+
+def _id_ranges(ids: list[int]) -> list[tuple[int, int]]:
+    """Sorted, distinct ids as inclusive (low, high) runs of consecutive integers."""
+    ranges: list[tuple[int, int]] = []
+    if not ids:
+        return ranges
+    ordered = sorted(set(ids))
+    low = high = ordered[0]
+    for message_id in ordered[1:]:
+        if message_id != high + 1:
+            ranges.append((low, high))
+            low = message_id
+        high = message_id
+    ranges.append((low, high))
+    return ranges
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import enum
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -28,7 +29,7 @@ from drivers.net import EmulatedLink
 from fb.net.layers.ip import UdpSubscribeLayer
 from testbed.api import Application, Network, load
 from testbed.errors import TestbedError
-from testbed.scenario.metrics import MetricsRecorder, percentile
+from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.tsn_probe import ControlProbe, ControlProbePoints, ScheduleResult
 from testbed.scenario.tsn_spec import (
     TsnBackgroundSpec,
@@ -74,6 +75,14 @@ TSN_METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("jitter_us", "us", "gauge",
      "emulated TSN link: standard deviation of the inter-arrival time at the I/O side of "
      "consecutive control frames that both arrived (monotonic clock)."),
+    ("jitter_range_us", "us", "gauge",
+     "emulated TSN link: max - min of the same inter-arrival times as jitter_us."),
+    ("window_start_s", "s", "gauge",
+     "emulated TSN link: run time at which the schedule's measuring window opened (it "
+     "lasts duration_s; the control_latency_ms time line shows the schedules in turn)."),
+    ("failed", "flag", "gauge",
+     "emulated TSN link: 1 when the schedule could not be set up or run (see the log "
+     "event tsn_schedule_failed), else 0."),
     ("be_offered_mbps", "Mbit/s", "gauge",
      "emulated TSN link: best-effort load offered during the window (datagrams sent x "
      "(size + 42 header bytes) x 8 / window)."),
@@ -88,10 +97,20 @@ TSN_METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("link_lost", "frames", "gauge",
      "emulated TSN link: frames of any class lost by the link model's seeded loss "
      "during the whole schedule."),
-    ("link_delay_p99_ms", "ms", "gauge",
-     "emulated TSN link: p99 of the control class's delay (arrival at the link -> "
-     "delivery) as the link model computes it, exact, over the whole schedule."),
+    ("link_delay_p50_ms", "ms", "gauge",
+     "emulated TSN link: median, over the received frames of the window, of the control "
+     "frame's delay in the link (arrival at the link -> delivery) as the link model computes "
+     "it: exact, free of the host's scheduling noise."),
+    ("link_delay_p99_ms", "ms", "gauge", "emulated TSN link: p99 of the same link delays."),
+    ("link_delay_max_ms", "ms", "gauge", "emulated TSN link: maximum of the same link delays."),
+    ("host_overhead_p99_ms", "ms", "gauge",
+     "emulated TSN link: p99 of latency_ms - link delay per frame: what the host added "
+     "(controller's send lateness, loopback hops, the emulator's forwarding, the I/O "
+     "resource); it is not part of the emulated network."),
 )
+
+
+_TIMELINE = "control_latency_ms"
 
 
 class TsnLinkError(TestbedError):
@@ -121,9 +140,13 @@ class TsnLinkPart:
     the planned duration) and `aclose` cancels what still runs.
     """
 
-    def __init__(self, spec: TsnLinkSpec, metrics: MetricsRecorder) -> None:
+    def __init__(self, spec: TsnLinkSpec, metrics: MetricsRecorder, *,
+                 elapsed_s: Callable[[], float] | None = None) -> None:
+        """`elapsed_s`: the scenario's run time, for the latency time line (default:
+        seconds since the part was entered)."""
         self.spec = spec
         self.metrics = metrics
+        self._elapsed_s = elapsed_s
         self.results: dict[str, ScheduleResult] = {}
         self.failed: dict[str, str] = {}
         self._state = TsnLinkState.NEW
@@ -179,6 +202,11 @@ class TsnLinkPart:
 
     # --- scenario part protocol -----------------------------------------------------------
 
+    def elapsed_s(self) -> float:
+        if self._elapsed_s is not None:
+            return self._elapsed_s()
+        return time.monotonic() - self._started_at
+
     def sample(self, t_s: float, metrics: MetricsRecorder) -> None:
         metrics.gauge(f"{self.spec.metric_prefix}.schedules_completed", len(self.results))
 
@@ -195,12 +223,23 @@ class TsnLinkPart:
     def _define_metrics(self) -> None:
         m = self.metrics
         prefix = self.spec.metric_prefix
+        spec = self.spec
         m.define(f"{prefix}.schedules_completed", "schedules", "gauge",
                  "emulated TSN link: schedules of the part that ran to the end.")
-        for schedule in self.spec.schedules:
+        m.define(f"{prefix}.{_TIMELINE}", "ms", "series",
+                 "emulated TSN link: latency of every control frame received in a measuring "
+                 "window (as latency_ms) at its arrival's run time, all schedules in turn.")
+        for schedule in spec.schedules:
+            gate = spec.gate(schedule)
+            window = "" if gate is None else (
+                f", protected window {gate.entries[-2].duration_us / 1000:g} ms at "
+                f"{schedule.offset_ms:g} ms after each release")
+            about = (f" Schedule {schedule.name!r} ({schedule.kind}{window}); cycle "
+                     f"{spec.cycle_ms:g} ms, deadline {spec.deadline:g} ms, link "
+                     f"{spec.link.bandwidth_mbps:g} Mbit/s, best effort offered "
+                     f"{spec.background.offered_mbps:.3g} Mbit/s.")
             for name, unit, kind, text in TSN_METRICS:
-                m.define(self.metric(schedule.name, name), unit, kind,
-                         f"{text} Schedule {schedule.name!r} ({schedule.kind}).")
+                m.define(self.metric(schedule.name, name), unit, kind, text + about)
 
     async def _run_all(self) -> None:
         try:
@@ -218,6 +257,7 @@ class TsnLinkPart:
                     continue
                 self.results[schedule.name] = result
                 self.record(result)
+                self._timeline(result)
         finally:
             self._current = None
             if self._state is TsnLinkState.RUNNING:
@@ -243,13 +283,27 @@ class TsnLinkPart:
         put("latency_p99_ms", r.latency_ms(99))
         put("latency_max_ms", max(r.latencies_ms, default=None))
         put("jitter_us", r.jitter_us)
+        put("jitter_range_us", r.jitter_range_us)
+        put("failed", 0)
         be = r.best_effort
         put("be_offered_mbps", be.offered_mbps)
         put("be_throughput_mbps", be.delivered_mbps)
         put("be_throughput_retained", be.retained)
         put("link_queue_drops", r.link_queue_drops)
         put("link_lost", r.link_lost)
-        put("link_delay_p99_ms", percentile(sorted(r.link_delay_ms), 99))
+        put("link_delay_p50_ms", r.link_delay(50))
+        put("link_delay_p99_ms", r.link_delay(99))
+        put("link_delay_max_ms", r.link_delay(100))
+        put("host_overhead_p99_ms", r.host_overhead(99))
+
+    def _timeline(self, r: ScheduleResult) -> None:
+        """The schedule's latencies at their arrivals' run time (monotonic -> run time)."""
+        offset_s = self.elapsed_s() - time.monotonic_ns() / 1e9
+        m = self.metrics
+        m.gauge(self.metric(r.name, "window_start_s"), r.window_start_ns / 1e9 + offset_s)
+        name = f"{self.spec.metric_prefix}.{_TIMELINE}"
+        for arrival_ns, latency in zip(r.arrivals_ns, r.latencies_ms, strict=True):
+            m.record(name, arrival_ns / 1e9 + offset_s, latency)
 
     async def run_schedule(self, schedule: TsnScheduleSpec) -> ScheduleResult:
         """Run one schedule from scratch (networks, link, traffic) and measure it."""
@@ -305,16 +359,23 @@ def _result(name: str, spec: TsnLinkSpec, probe: ControlProbe, traffic: BestEffo
             link: EmulatedLink, start_ns: int, end_ns: int) -> ScheduleResult:
     seqs = probe.window(start_ns, end_ns)
     latencies = probe.latencies_ms(seqs)
+    jitter = probe.jitter_us(seqs)
     late = sum(1 for v in latencies if v > spec.deadline)
     lost = len(seqs) - len(latencies)
     stats = link.statistics()
-    delays = stats.per_class_delay_ns.get(spec.control_class, [])
+    link_delays = probe.link_delays_ms(seqs, stats.per_class_delay_ns.get(spec.control_class, []))
+    if link_delays is None:
+        log.warning("tsn_link_delays_unmatched", schedule=name)
     return ScheduleResult(
         name=name, frames_sent=len(seqs), frames_received=len(latencies),
         deadline_misses=late + lost, latencies_ms=tuple(latencies),
-        jitter_us=probe.jitter_us(seqs), best_effort=traffic.statistics(start_ns, end_ns),
+        jitter_us=None if jitter is None else jitter[0],
+        jitter_range_us=None if jitter is None else jitter[1],
+        window_start_ns=start_ns,
+        arrivals_ns=tuple(probe.arrivals[s] for s in seqs if s in probe.arrivals),
+        best_effort=traffic.statistics(start_ns, end_ns),
         link_queue_drops=stats.queue_drops, link_lost=stats.lost,
-        link_delay_ms=tuple(d / 1e6 for d in delays))
+        link_delay_ms=None if link_delays is None else tuple(link_delays))
 
 
 def _controller_application(spec: TsnLinkSpec) -> Application:

@@ -45,11 +45,18 @@ class ScheduleResult:
     latencies_ms: tuple[float, ...]
     """Release -> arrival of each received frame, in sequence order."""
     jitter_us: float | None
+    jitter_range_us: float | None
+    window_start_ns: int
+    """Monotonic time the measuring window opened."""
+    arrivals_ns: tuple[int, ...]
+    """Monotonic arrival time of each received frame (pairs with `latencies_ms`)."""
     best_effort: BestEffortStatistics
     link_queue_drops: int
     link_lost: int
-    link_delay_ms: tuple[float, ...]
-    """Control-class delays as the link model computed them (exact, no forwarding error)."""
+    link_delay_ms: tuple[float, ...] | None
+    """Per received frame (pairs with `latencies_ms`): arrival at the link -> delivery as
+    the link model computed it (exact, no forwarding error); None if it could not be
+    matched to the frames (see `ControlProbe.link_delays_ms`)."""
 
     @property
     def frames_lost(self) -> int:
@@ -61,6 +68,17 @@ class ScheduleResult:
 
     def latency_ms(self, q: float) -> float | None:
         return percentile(sorted(self.latencies_ms), q)
+
+    def link_delay(self, q: float) -> float | None:
+        return percentile(sorted(self.link_delay_ms), q) if self.link_delay_ms else None
+
+    def host_overhead(self, q: float) -> float | None:
+        """Percentile of latency - link delay: what the host added (controller lateness,
+        loopback hops, the emulator's forwarding tick, the I/O resource)."""
+        if not self.link_delay_ms:
+            return None
+        return percentile(sorted(a - b for a, b in zip(self.latencies_ms, self.link_delay_ms,
+                                                       strict=True)), q)
 
 
 class ControlProbe(Tracer):
@@ -107,8 +125,31 @@ class ControlProbe(Tracer):
     def latencies_ms(self, seqs: list[int]) -> list[float]:
         return [(self.arrivals[s] - self.releases[s]) / 1e6 for s in seqs if s in self.arrivals]
 
-    def jitter_us(self, seqs: list[int]) -> float | None:
-        """Std-dev of the inter-arrival time of consecutive frames (both received), in us.
+    def link_delays_ms(self, seqs: list[int], delays_ns: list[int]) -> list[float] | None:
+        """The link model's delay of each received frame of `seqs`.
+
+        The model lists the control class's delays in delivery order, the class is never
+        reordered and the frames left the controller in sequence order, so the n-th delay
+        belongs to the n-th received sequence number (frames the link dropped are in
+        neither). None when that matching is contradicted (a frame that would have
+        arrived before it left the link).
+        """
+        received = sorted(self.arrivals)
+        if len(delays_ns) < len(received):
+            return None
+        by_seq = dict(zip(received, delays_ns, strict=False))
+        out: list[float] = []
+        for s in seqs:
+            if s in self.arrivals:
+                delay_ms = by_seq[s] / 1e6
+                if (self.arrivals[s] - self.releases[s]) / 1e6 < delay_ms - 0.01:
+                    return None
+                out.append(delay_ms)
+        return out
+
+    def jitter_us(self, seqs: list[int]) -> tuple[float, float] | None:
+        """(std-dev, max - min) of the inter-arrival time of consecutive frames (both
+        received), in us.
 
         A lost frame leaves a gap that is not an inter-arrival time of the cycle, so pairs
         around it are left out; None with fewer than two such pairs.
@@ -119,4 +160,4 @@ class ControlProbe(Tracer):
         if len(gaps) < 2:
             return None
         value = statistics.pstdev(gaps)
-        return value if math.isfinite(value) else None
+        return (value, max(gaps) - min(gaps)) if math.isfinite(value) else None

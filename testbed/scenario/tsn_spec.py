@@ -39,8 +39,10 @@ class TsnLinkProfileSpec(BaseModel):
     jitter_ms: float = Field(default=1.0, ge=0)
     """Uniform extra delay in [0, jitter_ms] per frame (seeded)."""
     loss: float = Field(default=0.001, ge=0, le=1)
-    bandwidth_mbps: float = Field(default=5.0, gt=0)
-    queue_frames: int = Field(default=64, ge=1)
+    bandwidth_mbps: float = Field(default=2.0, gt=0)
+    """Time-scaled: at 2 Mbit/s a 1500-byte frame holds the link for 6 ms, a blocking
+    the host's ~1 ms event-loop resolution can show (100 Mbit/s Ethernet: 120 us)."""
+    queue_frames: int = Field(default=32, ge=1)
     """Per-class queue (FIFO: the one shared queue); a full queue drops the arrival."""
 
 
@@ -49,8 +51,9 @@ class TsnBackgroundSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    rate_per_s: float = Field(default=600.0, ge=0, le=20_000)
-    datagram_bytes: int = Field(default=1200, ge=8, le=65_000)
+    rate_per_s: float = Field(default=200.0, ge=0, le=20_000)
+    datagram_bytes: int = Field(default=1458, ge=8, le=65_000)
+    """UDP payload; 1458 + 42 header bytes = a full 1500-byte frame."""
 
     @property
     def offered_mbps(self) -> float:
@@ -66,8 +69,8 @@ class TsnScheduleSpec(BaseModel):
     an 802.1Qbv-style gate control list with the cycle's period: for `window_ms` from
     `offset_ms` after each cycle release only the control class's gate is open (a
     best-effort frame starts only if it ends before that window: a guard band); the
-    control class stays open for the rest of the cycle too. `window_ms` defaults to a
-    fifth of the cycle.
+    control class stays open for the rest of the cycle too. `window_ms` defaults to 30 %
+    of the cycle (room for the controller's send lateness on a busy host).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -155,7 +158,7 @@ class TsnLinkSpec(BaseModel):
 
     def _window_us(self, schedule: TsnScheduleSpec) -> int:
         if schedule.window_ms is None:
-            return round(self.cycle_ms * 1000 / 5)
+            return round(self.cycle_ms * 1000 * 0.3)
         return _us(schedule.window_ms, "window_ms")
 
     def gate(self, schedule: TsnScheduleSpec) -> GateSchedule | None:

@@ -37,7 +37,7 @@ import concurrent.futures
 import enum
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -99,7 +99,7 @@ class StoreConfig(BaseModel):
     overflow: StoreOverflow = "drop_oldest"
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     max_batch: int = Field(default=1000, ge=1)
-    """Appends per commit at most."""
+    """Appends per commit at most (one `append_many` call larger than this is one commit)."""
 
 
 class StoreState(enum.Enum):
@@ -149,6 +149,17 @@ class _Append:
     qos: int
     retain: bool
     created_ns: int
+
+
+_Outcome = StoredMessage | StoreFullError
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One `append`/`append_many` call: its messages and the future of their outcomes."""
+
+    items: list[_Append]
+    waiter: asyncio.Future[list[_Outcome]]
 
 
 @dataclass(slots=True)
@@ -405,7 +416,7 @@ class MessageStore:
         self._state = StoreState.NEW
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._db: _Database | None = None
-        self._pending: list[tuple[_Append, asyncio.Future[StoredMessage]]] = []
+        self._pending: list[_Request] = []
         self._acks: list[int] = []
         self._dirty = asyncio.Event()
         self._idle = asyncio.Event()
@@ -470,9 +481,11 @@ class MessageStore:
                 self._writer.cancel()
             if self._task_group is not None:
                 await self._task_group.__aexit__(None, None, None)
-            for _, waiter in self._pending:
-                if not waiter.done():
-                    waiter.set_exception(StoreError("store closed before the message was written"))
+            for request in self._pending:
+                if not request.waiter.done():
+                    request.waiter.set_exception(
+                        StoreError("store closed before the message was written")
+                    )
             self._pending.clear()
             if self._db is not None:
                 await self._run(self._db.close)
@@ -494,11 +507,36 @@ class MessageStore:
 
         Raises `StoreFullError` under reject_new when the budget is exhausted.
         """
+        (outcome,) = await self._submit(
+            [_Append(stream, topic, bytes(payload), qos, retain, time.time_ns())]
+        )
+        if isinstance(outcome, StoreFullError):
+            raise outcome
+        return outcome
+
+    async def append_many(
+        self, messages: Sequence[tuple[str, str, bytes]], qos: int = 1, retain: bool = False
+    ) -> list[StoredMessage | StoreFullError]:
+        """Queue (stream, topic, payload) messages in order and return once all of them are
+        committed, in one transaction when they fit `max_batch`: one future and one commit
+        instead of one per message.
+
+        Each outcome is the stored message, or the `StoreFullError` that refused it under
+        reject_new (later messages may still fit).
+        """
+        now = time.time_ns()
+        return await self._submit(
+            [_Append(stream, topic, bytes(payload), qos, retain, now)
+             for stream, topic, payload in messages]
+        )
+
+    async def _submit(self, items: list[_Append]) -> list[_Outcome]:
         if self._state is not StoreState.OPEN:
             raise StoreError(f"store is {self._state.value}")
-        waiter: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
-        item = _Append(stream, topic, bytes(payload), qos, retain, time.time_ns())
-        self._pending.append((item, waiter))
+        waiter: asyncio.Future[list[_Outcome]] = asyncio.get_running_loop().create_future()
+        if not items:
+            return []
+        self._pending.append(_Request(items, waiter))
         self._idle.clear()
         self._dirty.set()
         return await waiter
@@ -553,32 +591,51 @@ class MessageStore:
             if not self._pending and not self._acks:
                 self._idle.set()
                 continue
-            batch = self._pending[: self._config.max_batch]
-            del self._pending[: self._config.max_batch]
+            batch = self._take_batch()
             acks, self._acks = self._acks, []
+            items = [item for request in batch for item in request.items]
             try:
-                result = await self._run(self._db.write_batch, [item for item, _ in batch], acks)
+                result = await self._run(self._db.write_batch, items, acks)
             except StoreError as exc:
                 # acks of this batch are lost: their messages are sent again (dedupe absorbs it)
                 _log.error(
                     "message_store_write_failed", path=str(self._config.path), error=str(exc)
                 )
-                for _, waiter in batch:
-                    if not waiter.done():
-                        waiter.set_exception(exc)
+                for request in batch:
+                    if not request.waiter.done():
+                        request.waiter.set_exception(exc)
                 self._dirty.set()
                 continue
             self._account(result)
-            for (_, waiter), outcome in zip(batch, result.outcomes, strict=True):
-                if isinstance(outcome, StoreFullError):
-                    if not waiter.done():
-                        waiter.set_exception(outcome)
-                    continue
-                for listener in self._listeners:
-                    listener(outcome)
-                if not waiter.done():
-                    waiter.set_result(outcome)
+            self._deliver(batch, result.outcomes)
             self._dirty.set()
+
+    def _take_batch(self) -> list[_Request]:
+        """Whole requests, oldest first, up to `max_batch` messages (at least one request)."""
+        taken = 0
+        count = 0
+        for request in self._pending:
+            if count and count + len(request.items) > self._config.max_batch:
+                break
+            count += len(request.items)
+            taken += 1
+        batch = self._pending[:taken]
+        del self._pending[:taken]
+        return batch
+
+    def _deliver(self, batch: list[_Request], outcomes: list[_Outcome]) -> None:
+        """Tell the listeners about every stored message in id order, then wake the callers."""
+        listeners = self._listeners
+        start = 0
+        for request in batch:
+            mine = outcomes[start : start + len(request.items)]
+            start += len(request.items)
+            for outcome in mine:
+                if not isinstance(outcome, StoreFullError):
+                    for listener in listeners:
+                        listener(outcome)
+            if not request.waiter.done():
+                request.waiter.set_result(mine)
 
     def _account(self, result: _BatchResult) -> None:
         counters = self._counters

@@ -173,3 +173,25 @@ async def test_batched_appends_continue_ids_after_per_message_inserts(tmp_path: 
     async with MessageStore(config) as store:
         assert [m.id for m in await store.fetch("s", 0, 100)] == [m.id for m in second]
         assert (await store.append("s", "t", b"z")).id == ids[-1] + 1
+
+
+async def test_append_many_commits_once_and_reports_refusals_per_message(tmp_path: Path) -> None:
+    """append_many stores its messages in order in one commit; under reject_new the ones over
+    the budget come back as StoreFullError while the others are stored."""
+    config = StoreConfig(path=tmp_path / "q.db", max_bytes=40, overflow="reject_new")
+    async with MessageStore(config) as store:
+        seen: list[int] = []
+        store.add_append_listener(lambda m: seen.append(m.id))
+        commits = store.statistics().commits
+        outcomes = await store.append_many(
+            [("s", "t", b"x" * 10), ("s", "t", b"y" * 30), ("s", "t", b"z" * 10)]
+        )
+        assert store.statistics().commits == commits + 1
+        first, refused, third = outcomes
+        assert isinstance(refused, StoreFullError)
+        assert not isinstance(first, StoreFullError)
+        assert not isinstance(third, StoreFullError)
+        assert (first.payload, third.payload) == (b"x" * 10, b"z" * 10)
+        assert seen == [first.id, third.id]
+        assert [m.id for m in await store.fetch("s", 0, 10)] == seen
+        assert await store.append_many([]) == []

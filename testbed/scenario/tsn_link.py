@@ -26,11 +26,10 @@ import structlog
 
 from drivers.errors import DriverError
 from drivers.net import EmulatedLink
-from fb.net.layers.ip import UdpSubscribeLayer
-from testbed.api import Application, Network, load
 from testbed.errors import TestbedError
 from testbed.scenario.metrics import MetricsRecorder
-from testbed.scenario.tsn_probe import ControlProbe, ControlProbePoints, ScheduleResult
+from testbed.scenario.tsn_apps import ControlFlow, TsnLinkError
+from testbed.scenario.tsn_probe import ControlProbe, ScheduleResult
 from testbed.scenario.tsn_spec import (
     TsnBackgroundSpec,
     TsnLinkProfileSpec,
@@ -46,7 +45,6 @@ __all__ = ["TSN_METRICS", "ScheduleResult", "TsnBackgroundSpec", "TsnLinkError",
 
 log = structlog.get_logger(__name__)
 
-_INIT_TIMEOUT_S = 5.0
 _FINISH_MARGIN_S = 10.0
 _HOST = "127.0.0.1"
 
@@ -111,10 +109,6 @@ TSN_METRICS: tuple[tuple[str, str, str, str], ...] = (
 
 
 _TIMELINE = "control_latency_ms"
-
-
-class TsnLinkError(TestbedError):
-    """A schedule of the TSN link part could not be set up (a comm FB or the link failed)."""
 
 
 class TsnLinkState(enum.Enum):
@@ -306,49 +300,34 @@ class TsnLinkPart:
             m.record(name, arrival_ns / 1e9 + offset_s, latency)
 
     async def run_schedule(self, schedule: TsnScheduleSpec) -> ScheduleResult:
-        """Run one schedule from scratch (networks, link, traffic) and measure it."""
+        """Run one schedule from scratch (devices, link, traffic) and measure it."""
         spec = self.spec
         log.info("tsn_schedule_started", part=spec.name, schedule=schedule.name,
                  kind=schedule.kind)
         async with contextlib.AsyncExitStack() as stack:
-            io_net = await _started(stack, _io_application(spec))
-            sub_address = _subscriber_address(io_net)
-            ctl_net = await _started(stack, _controller_application(spec))
-            probe = ControlProbe(ControlProbePoints(
-                cycle=ctl_net.resolve("Controller.CYCLE.EO")[1],
-                counter=ctl_net.resolve("Controller.CTR.CUO")[1],
-                publisher=ctl_net.resolve("Controller.PUB.CNF")[1],
-                subscriber=io_net.resolve("IO.SUB.IND")[1]))
-            ctl_net.resource().add_tracer(probe)
-            io_net.resource().add_tracer(probe)
+            flow = await ControlFlow.start(stack, spec.cycle_ms, spec.payload_bytes)
             traffic = await stack.enter_async_context(BestEffortTraffic(
                 spec.background.rate_per_s, spec.background.datagram_bytes, _HOST))
-            await ctl_net.ainject("Controller.CYCLE.START")
-            cycle = ctl_net.resolve("Controller.CYCLE.EO")[1]
-            period_ns = int(getattr(cycle, "period_ns", 0))
-            next_release = int(getattr(cycle, "pending_deadline_ns", 0))
-            if period_ns <= 0:
-                raise TsnLinkError("the controller's E_CYCLE did not start")
+            period_ns, next_release_ns = await flow.start_cycle()
             # link time 0 = a release (in the past), so gate windows open at releases
-            epoch_ns = next_release - 2 * period_ns
+            epoch_ns = next_release_ns - 2 * period_ns
             try:
                 link = await stack.enter_async_context(EmulatedLink(
                     spec.link_profile(schedule), _HOST, epoch_ns=epoch_ns))
-                control = await link.add_port(sub_address, spec.control_class)
+                control = await link.add_port(flow.subscriber_address, spec.control_class)
                 background = await link.add_port(traffic.sink_address, spec.background_class)
             except DriverError as exc:
                 raise TsnLinkError(f"emulated link: {exc}") from exc
-            ctl_net.write("Controller.PUB.ID", f"{_HOST}:{control.port}")
-            await _init(ctl_net, "Controller.PUB")
+            await flow.publish_to(control.port)
             traffic.start(background.port)
             await asyncio.sleep(spec.warmup_s)
             start_ns = time.monotonic_ns()
             await asyncio.sleep(spec.duration_s)
             end_ns = time.monotonic_ns()
             traffic.stop()
-            await ctl_net.ainject("Controller.CYCLE.STOP")
+            await flow.stop_cycle()
             await asyncio.sleep(spec.grace_ms / 1000)
-            result = _result(schedule.name, spec, probe, traffic, link, start_ns, end_ns)
+            result = _result(schedule.name, spec, flow.probe, traffic, link, start_ns, end_ns)
         log.info("tsn_schedule_finished", part=spec.name, schedule=schedule.name,
                  sent=result.frames_sent, misses=result.deadline_misses,
                  miss_rate=result.deadline_miss_rate)
@@ -376,55 +355,3 @@ def _result(name: str, spec: TsnLinkSpec, probe: ControlProbe, traffic: BestEffo
         best_effort=traffic.statistics(start_ns, end_ns),
         link_queue_drops=stats.queue_drops, link_lost=stats.lost,
         link_delay_ms=None if link_delays is None else tuple(link_delays))
-
-
-def _controller_application(spec: TsnLinkSpec) -> Application:
-    padding = "x" * (spec.payload_bytes - 6)  # UINT: 1 + 2 bytes, STRING: 1 + 2 + n
-    app = Application("Controller")
-    app.fb("CYCLE", "E_CYCLE", DT=f"T#{round(spec.cycle_ms * 1000)}us")
-    app.fb("CTR", "E_CTU")
-    app.fb("PAD", "STRING2STRING", IN=padding)
-    app.fb("PUB", "PUBLISH_2", QI=True)
-    app.connect("CYCLE.EO", "CTR.CU")
-    app.connect("CTR.CUO", "PAD.REQ")
-    app.connect("PAD.CNF", "PUB.REQ")
-    app.connect("CTR.CV", "PUB.SD_1")
-    app.connect("PAD.OUT", "PUB.SD_2")
-    return app
-
-
-def _io_application(spec: TsnLinkSpec) -> Application:
-    app = Application("IO")
-    app.fb("SUB", "SUBSCRIBE_2", QI=True, ID=f"{_HOST}:0")
-    app.fb("SEQ", "UINT2UINT")
-    app.fb("DATA", "STRING2STRING")
-    app.connect("SUB.RD_1", "SEQ.IN")
-    app.connect("SUB.RD_2", "DATA.IN")
-    app.connect("SUB.IND", "SEQ.REQ")
-    return app
-
-
-async def _started(stack: contextlib.AsyncExitStack, app: Application) -> Network:
-    net = load(app, clock="real", start=False)
-    await stack.enter_async_context(net)
-    net.device.start()
-    if app.name == "IO":
-        await _init(net, "IO.SUB")
-    return net
-
-
-async def _init(net: Network, fb_path: str) -> None:
-    """INIT a comm FB and wait for INITO with QO."""
-    with net.record() as rec:
-        await net.ainject(f"{fb_path}.INIT")
-        (inito,) = await rec.wait_for(f"{fb_path}.INITO", 1, _INIT_TIMEOUT_S)
-    if not inito.values.get("QO"):
-        raise TsnLinkError(f"{fb_path} INIT failed: {inito.values.get('STATUS')}")
-
-
-def _subscriber_address(net: Network) -> tuple[str, int]:
-    layer = getattr(net.resolve("IO.SUB.INIT")[1], "layer", None)
-    address = layer.local_address if isinstance(layer, UdpSubscribeLayer) else None
-    if address is None:
-        raise TsnLinkError("the I/O side's SUBSCRIBE has no UDP address")
-    return address

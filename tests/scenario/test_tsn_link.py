@@ -7,9 +7,12 @@ import asyncio
 import pytest
 from pydantic import ValidationError
 
+from testbed.fourdiac.fbdk_asn1 import encode_many
 from testbed.scenario.metrics import MetricsRecorder, percentile
+from testbed.scenario.tsn_apps import control_padding
 from testbed.scenario.tsn_link import (
     TSN_METRICS,
+    ScheduleResult,
     TsnBackgroundSpec,
     TsnLinkError,
     TsnLinkPart,
@@ -18,6 +21,7 @@ from testbed.scenario.tsn_link import (
     TsnScheduleSpec,
 )
 from testbed.scenario.tsn_traffic import BestEffortTraffic
+from testbed.types import ELEMENTARY
 
 QBV = TsnScheduleSpec(name="qbv", kind="qbv")
 FIFO = TsnScheduleSpec(name="fifo", kind="fifo")
@@ -69,6 +73,14 @@ def test_spec_defaults_and_gate_schedule() -> None:
     assert [e.duration_us for e in auto.entries] == [1200, 2800]
     assert spec.planned_duration_s > 3 * spec.duration_s
     assert TsnLinkSpec().background.offered_mbps > TsnLinkSpec().link.bandwidth_mbps
+
+
+@pytest.mark.parametrize("payload_bytes", [6, 64, 1400])
+def test_control_frame_has_the_configured_payload_size(payload_bytes: int) -> None:
+    """The sequence number and the padding encode (fbdk ASN.1) to exactly payload_bytes."""
+    frame = encode_many([(ELEMENTARY["UINT"], 65535),
+                         (ELEMENTARY["STRING"], control_padding(payload_bytes))])
+    assert len(frame) == payload_bytes
 
 
 async def test_best_effort_traffic_counts_what_arrives() -> None:
@@ -166,3 +178,27 @@ async def test_closing_midway_cancels_and_releases_everything() -> None:
     assert [t for t in asyncio.all_tasks() if t is not current] == []
     with pytest.raises(TsnLinkError, match="runs once"):
         await part.__aenter__()
+
+
+class _FirstScheduleFails(TsnLinkPart):
+    """The first schedule cannot be set up (as if its link could not bind)."""
+
+    async def run_schedule(self, schedule: TsnScheduleSpec) -> ScheduleResult:
+        if schedule.name == "fifo":
+            raise TsnLinkError("emulated link: no port")
+        return await super().run_schedule(schedule)
+
+
+async def test_a_failed_schedule_is_flagged_and_the_next_one_runs() -> None:
+    """A schedule that fails to start is reported (failed = 1, no figures); the rest run."""
+    spec = TsnLinkSpec(duration_s=0.3, warmup_s=0.1, grace_ms=100, schedules=(FIFO, QBV))
+    metrics = MetricsRecorder()
+    async with _FirstScheduleFails(spec, metrics) as part:
+        await part.finish(metrics)
+    assert part.failed == {"fifo": "TsnLinkError: emulated link: no port"}
+    assert metrics.gauge_value("tsn.fifo.failed") == 1
+    assert metrics.gauge_value("tsn.fifo.frames_sent") is None
+    assert metrics.gauge_value("tsn.qbv.failed") == 0
+    assert (metrics.gauge_value("tsn.qbv.frames_sent") or 0) > 0
+    assert part.statistics().schedules_failed == 1
+    assert metrics.gauge_value("tsn.schedules_completed") == 1

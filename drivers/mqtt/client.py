@@ -279,13 +279,12 @@ class MqttClient:
                 self._window.release()
             raise
         self._counters.published += 1
-        if qos > 0:
-            delivery.acked.add_done_callback(self._on_delivery_done)
         return delivery
 
-    def _on_delivery_done(self, acked: asyncio.Future[None]) -> None:
+    def _on_settled(self, acked: bool) -> None:
+        # the session calls this once per QoS 1/2 delivery that left its in-flight set
         self._window.release()
-        if not acked.cancelled() and acked.exception() is None:
+        if acked:
             self._counters.acked += 1
 
     async def subscribe(
@@ -378,7 +377,9 @@ class MqttClient:
 
     async def _connect_once(self) -> PahoSession:
         assert self._executor is not None
-        session = PahoSession(self._config, self._client_id, self._dispatch)
+        session = PahoSession(
+            self._config, self._client_id, self._dispatch, on_settled=self._on_settled
+        )
         pending = self._pending_connect = submit_connect(self._executor, session)
         try:
             await asyncio.wrap_future(pending)

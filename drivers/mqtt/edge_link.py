@@ -254,6 +254,7 @@ class EdgeLink:
         self._decoded: dict[bytes, DataMessage] = {}
         """Messages reported by this process and not yet sent, by stored bytes: saves decoding
         them again at send time (bounded by `_DECODED_LIMIT`; misses are decoded)."""
+        self._topics: dict[str | None, str] = {}
         self._boundary_id: int | None = None
         """Stored ids up to this one go out as historical (set whenever the node turns ready)."""
 
@@ -394,28 +395,90 @@ class EdgeLink:
         id (durable on return), or None when nothing changed enough. Raises `MetricValueError`
         for undeclared metrics or ill-typed values, `StoreError` if the store refuses.
         """
+        self._check_reporting()
+        prepared = self._prepare(device_id, values, timestamp_ms)
+        if prepared is None:
+            return None
+        try:
+            stored = await self._store.append(*prepared)
+        except BaseException:
+            self._decoded.pop(prepared[2], None)
+            raise
+        return stored.id
+
+    async def report_many(
+        self,
+        reports: Sequence[tuple[str | None, Mapping[str, MetricValue]]],
+        timestamp_ms: int | None = None,
+    ) -> list[int | None]:
+        """`report` for several (device_id, values) pairs, in order, with one store commit
+        (group commit without a task per report): one DATA message per pair.
+
+        Returns the store ids (None where nothing changed enough), all durable on return.
+        Behaves like calling `report` for each pair and stopping at the first error: a
+        `MetricValueError` is raised after the pairs before it are stored; a `StoreError`
+        (e.g. `StoreFullError` under reject_new) after everything that fitted is stored.
+        """
+        self._check_reporting()
+        prepared: list[tuple[str, str, bytes] | None] = []
+        failure: DriverError | None = None
+        for device_id, values in reports:
+            try:
+                prepared.append(self._prepare(device_id, values, timestamp_ms))
+            except DriverError as exc:
+                failure = exc
+                break
+        messages = [message for message in prepared if message is not None]
+        try:
+            outcomes = iter(await self._store.append_many(messages))
+        except BaseException:
+            for _stream, _topic, payload in messages:
+                self._decoded.pop(payload, None)
+            raise
+        ids: list[int | None] = []
+        store_failure: DriverError | None = None  # earlier in order than a collect failure
+        for item in prepared:
+            if item is None:
+                ids.append(None)
+                continue
+            outcome = next(outcomes)
+            if isinstance(outcome, DriverError):
+                self._decoded.pop(item[2], None)
+                store_failure = store_failure or outcome
+                ids.append(None)
+            else:
+                ids.append(outcome.id)
+        if store_failure is not None:
+            raise store_failure
+        if failure is not None:
+            raise failure
+        return ids
+
+    def _check_reporting(self) -> None:
         if self._state not in (EdgeLinkState.RUNNING, EdgeLinkState.FAILED):
             raise ConnectionLost(f"edge link is {self._state.value}")
+
+    def _prepare(
+        self, device_id: str | None, values: Mapping[str, MetricValue], timestamp_ms: int | None
+    ) -> tuple[str, str, bytes] | None:
+        """Collect one report into (stream, topic, payload) for the store, or None."""
         message = self._node.collect(device_id, values, timestamp_ms)
         if message is None:
             return None
-        topic = message_topic(
-            self._config.node.group_id,
-            MessageType.NDATA if device_id is None else MessageType.DDATA,
-            self._config.node.edge_node_id,
-            device_id,
-        )
+        topic = self._topics.get(device_id)
+        if topic is None:
+            topic = self._topics[device_id] = message_topic(
+                self._config.node.group_id,
+                MessageType.NDATA if device_id is None else MessageType.DDATA,
+                self._config.node.edge_node_id,
+                device_id,
+            )
         if not self.is_ready:
             self._counters.held += 1
         payload = message.to_bytes()
         if len(self._decoded) < _DECODED_LIMIT:
             self._decoded[payload] = message
-        try:
-            stored = await self._store.append(device_id or _NODE_STREAM, topic, payload)
-        except BaseException:
-            self._decoded.pop(payload, None)
-            raise
-        return stored.id
+        return device_id or _NODE_STREAM, topic, payload
 
     def add_command_listener(self, listener: CommandListener) -> None:
         """Call `listener` for every NCMD/DCMD write (deploy agents, twins, command FBs)."""

@@ -6,6 +6,11 @@ Sessions are shared per endpoint through the device's `IoPool` (see `fb.io.pool`
 reconnect by themselves (backoff capped at 1 s). Quality travels with the data:
 QO=TRUE and STATUS `OK` for Good values; otherwise QO=FALSE, STATUS the OPC UA status
 name (`BadNotConnected`, `BadNodeIdUnknown`, ...) and the RD keeps its last good value.
+
+Arrays (ValueRank >= 1 nodes such as a waveform block) arrive as lists. An RD connected
+to an ARRAY input takes that exact shape: a value of another shape or a scalar answers
+QO=FALSE, STATUS `BadTypeMismatch: RD_i: <why>` and the RD keeps its last good value.
+WRITE accepts list/array SD values for array nodes.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from drivers.opcua import (
     parse_address,
 )
 from drivers.opcua.errors import OpcUaSecurityError, OpcUaStatusError
-from fb.io.base import STATUS_INVALID_ID, STATUS_OK, IoFB, convert_for
+from fb.io.base import STATUS_INVALID_ID, STATUS_OK, IoFB
 from fb.io.pool import IoLease
 from testbed.fbdef import interface
 from testbed.model import ServiceFBType
@@ -263,19 +268,21 @@ class _SubscribeFB(OpcUaFB):
 
     def _notified(self, batch: tuple[DataValueResult, ...],
                   index: dict[NodeAddress, int]) -> None:
-        typed = bool(self.__dict__.get("_anytype"))
         for result in batch:
             position = index.get(result.address)
             if position is None:
                 continue
             if result.good:
-                value = result.value
-                if typed:
-                    value = convert_for(self, f"RD_{position + 1}", value)
+                value, reason = self._rd_value(position, result.value)
                 setattr(self, self._rd_attrs[position], value)
-                self._good += 1
-                self.QO = True
-                self.STATUS = STATUS_OK
+                if reason is None:
+                    self._good += 1
+                    self.QO = True
+                    self.STATUS = STATUS_OK
+                else:  # wrong shape or type: the RD keeps its last good value
+                    self._bad += 1
+                    self.QO = False
+                    self.STATUS = reason
             else:  # the RD keeps its last good value
                 self._bad += 1
                 self.QO = False

@@ -103,11 +103,11 @@ class _StackContext:
     def deliver(self, values: Sequence[object]) -> None:
         snapshot = tuple(values)
         gen = self._generation
-        self._fb.post(lambda: self._fb._received(gen, snapshot))
+        self._fb.post_from_loop(lambda: self._fb._received(gen, snapshot))
 
     def fail(self, result: LayerOutcome) -> None:
         gen = self._generation
-        self._fb.post(lambda: self._fb._receive_failed(gen, result))
+        self._fb.post_from_loop(lambda: self._fb._receive_failed(gen, result))
 
     def opened(self, result: LayerOutcome) -> None:
         gen = self._generation

@@ -1,5 +1,6 @@
-"""The cross-site parts of a scenario file: site processes, the WAN, federated learning and
-the emulated controller-to-I/O link (testbed 5.0, `scenarios/testbed50-cross-site`).
+"""The cross-site parts of a scenario file: site processes, the WAN and federated learning
+(testbed 5.0, `scenarios/testbed50-cross-site`; its controller-to-I/O link is a
+`testbed.scenario.tsn_spec.TsnLinkSpec`).
 
 A site is a scenario of its own (`sites/<name>.yaml`) that the runner starts as a child
 `testbed run` process; `${broker.port}`, `${wan.listen.<site>}` and `${wan.to.<site>}` in
@@ -12,16 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from drivers.net import GateSchedule
-
-__all__ = [
-    "BackgroundTraffic",
-    "ControlLinkSpec",
-    "FederatedSpec",
-    "LinkSchedule",
-    "SiteProcessSpec",
-    "WanSpec",
-]
+__all__ = ["FederatedSpec", "SiteProcessSpec", "WanSpec"]
 
 
 class _Frozen(BaseModel):
@@ -79,47 +71,4 @@ class FederatedSpec(_Frozen):
     def _site_named(self) -> FederatedSpec:
         if self.role == "site" and self.site not in self.sites:
             raise ValueError(f"a federated site role needs site: one of {list(self.sites)}")
-        return self
-
-
-class LinkSchedule(_Frozen):
-    """One way the controller-to-I/O link shares its wire (a run of the control flow)."""
-
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    fifo: bool = False
-    """One queue for all classes (no priority, no gate)."""
-    gate: GateSchedule | None = None
-    """802.1Qbv gate control list; None: strict priority (or FIFO) without gates."""
-
-
-class BackgroundTraffic(_Frozen):
-    """Best-effort IT traffic sharing the link: bursts of frames (a bulk upload)."""
-
-    frame_bytes: int = Field(default=1000, ge=16, le=8000)
-    burst_frames: int = Field(default=20, ge=1)
-    burst_every_ms: float = Field(default=100.0, gt=0)
-    traffic_class: int = Field(default=0, ge=0, le=7)
-
-
-class ControlLinkSpec(_Frozen):
-    """A cyclic controller -> I/O flow (PUBLISH -> SUBSCRIBE) over an emulated link, once per
-    schedule; every frame older than `deadline_ms` at the I/O is a deadline miss."""
-
-    cycle_ms: float = Field(default=10.0, gt=0)
-    deadline_ms: float = Field(default=5.0, gt=0)
-    traffic_class: int = Field(default=7, ge=0, le=7)
-    latency_ms: float = Field(default=0.2, ge=0)
-    jitter_ms: float = Field(default=0.1, ge=0)
-    loss: float = Field(default=0.0, ge=0, le=1)
-    bandwidth_mbps: float = Field(default=2.0, gt=0)
-    queue_frames: int = Field(default=64, ge=1)
-    seed: int = 0
-    background: BackgroundTraffic = BackgroundTraffic()
-    schedules: tuple[LinkSchedule, ...] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique(self) -> ControlLinkSpec:
-        names = [s.name for s in self.schedules]
-        if len(set(names)) != len(names):
-            raise ValueError(f"schedule names must be unique, got {names}")
         return self

@@ -227,8 +227,10 @@ class SitesPart:
                 continue
             if proc.returncode is None:
                 running += 1
-            elif not self._finished and not site.died_early:
-                site.died_early = True
+            elif not self._finished and not site.died_early and (
+                    proc.returncode != 0
+                    or time.monotonic() - site.started_at < self._duration_s):
+                site.died_early = True  # a clean exit after its whole run is not a death
                 log.error("site_process_died", site=site.spec.name, returncode=proc.returncode,
                           at_s=round(t_s, 2), log=str(site.folder / "process.log"))
         metrics.gauge("site_processes_running", running)

@@ -14,12 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from drivers.yamllines import YamlError, load_model
 from testbed.errors import ConfigError
-from testbed.scenario.cross_site_spec import (
-    ControlLinkSpec,
-    FederatedSpec,
-    SiteProcessSpec,
-    WanSpec,
-)
+from testbed.scenario.cross_site_spec import FederatedSpec, SiteProcessSpec, WanSpec
+from testbed.scenario.tsn_spec import TsnLinkSpec
 
 __all__ = [
     "BrokerOutage",
@@ -178,7 +174,8 @@ class ScenarioSpec(_Frozen):
     """Edge sites run as child processes (`testbed.scenario.sites`)."""
     wan: WanSpec | None = None
     federated: FederatedSpec | None = None
-    control_link: ControlLinkSpec | None = None
+    control_link: TsnLinkSpec | None = None
+    """A controller -> I/O flow over an emulated link, per schedule (`tsn_link`)."""
 
     @model_validator(mode="after")
     def _references(self) -> ScenarioSpec:

@@ -108,6 +108,30 @@ def test_cross_site_short_run_reports_sites_federation_and_wan(tmp_path: Path) -
     assert [s["site"] for s in fed["rollout"]] == ["site_a", "site_b"]
     assert all(s["ok"] for s in fed["rollout"])
     assert (out / "federated" / "federated_classifier.onnx").read_bytes()[:1]
+    # the controller-to-I/O link, per schedule (emulated)
+    control = report["control_link"]
+    assert control["emulated"] is True
+    schedules = control["schedules"]
+    assert set(schedules) == {"fifo", "strict_priority", "qbv"}
+    for name, figures in schedules.items():
+        assert figures["error"] is None, name
+        assert figures["failed"] == 0, name
+        assert figures["frames_sent"] > 50, name
+        assert 0 <= figures["deadline_misses"] <= figures["frames_sent"], name
+        assert 0.0 <= figures["deadline_miss_rate"] <= 1.0, name
+        assert figures["latency_p50_ms"] <= figures["latency_p99_ms"] <= \
+            figures["latency_max_ms"], name
+        assert figures["jitter_us"] >= 0, name
+        entry = _metric(report, f"tsn.{name}.deadline_miss_rate")
+        assert entry["unit"] == "ratio"
+        assert "emulated" in entry["definition"]
+    assert schedules["qbv"]["gate"]["entries"][0]["open_classes"] == [7]
+    assert schedules["fifo"]["gate"] is None
+    # the link model's own delays (exact, no host noise): FIFO queues control behind the
+    # overload past the deadline, the gate keeps it short
+    assert schedules["fifo"]["link_delay_p99_ms"] > control["deadline_ms"]
+    assert schedules["qbv"]["link_delay_p99_ms"] < schedules["fifo"]["link_delay_p99_ms"]
+    assert 0.0 <= _metric(report, "control_deadline_miss_rate")["value"] <= 1.0
     # files well-formed
     html = (out / "report.html").read_text(encoding="utf-8")
     assert html.startswith("<!doctype html>")

@@ -293,7 +293,8 @@ class SitesPart:
                 metrics.sample("e2e_latency_ms", value)
             lost += site_lost
             duplicated += view.duplicated_rows
-            for key in ("first_alarm_s", "inference_latency_ms", "sensor_to_actuation_ms"):
+            for key in ("first_alarm_s", "detection_delay_s", "inference_latency_ms",
+                        "sensor_to_actuation_ms", "edge_cpu_pct_mean", "edge_rss_mb_peak"):
                 entry = site.report.get("metrics", {}).get(key, {})
                 for stat in ("value", "p50", "p99"):
                     if entry.get(stat) is not None:

@@ -48,6 +48,9 @@ CROSS_SITE_METRICS: tuple[tuple[str, str, str, str], ...] = (
      "never received (start-up and shut-down excluded); the WAN's emulated loss causes them."),
     ("cross_site_messages_duplicated", "messages", "gauge",
      "sequence numbers a subscriber received more than once."),
+    ("cross_site_messages_lost_in_partition", "messages", "gauge",
+     "of cross_site_messages_lost, those published while the WAN was partitioned (the "
+     "wan_partition fault: every frame dropped)."),
     ("wan_frames_lost", "frames", "gauge",
      "frames the emulated WAN links dropped (seeded loss plus full queues)."),
     ("fl_round_time_s", "s", "samples",
@@ -134,6 +137,7 @@ async def build_cross_site_parts(runner: ScenarioRunner, stack: contextlib.Async
     if spec.sites or (spec.federated is not None and spec.federated.role == "aggregator"):
         define_cross_site_metrics(runner.metrics)
     values = dict(values)
+    wan: WanPart | None = None
     if spec.wan is not None and spec.sites:
         wan = await stack.enter_async_context(WanPart(spec.wan, [s.name for s in spec.sites]))
         values.update(wan.values)
@@ -153,7 +157,8 @@ async def build_cross_site_parts(runner: ScenarioRunner, stack: contextlib.Async
     if spec.sites:
         parts.append(await stack.enter_async_context(SitesPart(
             spec.sites, folder=runner.folder, run_dir=runner.out_dir, values=values,
-            duration_s=spec.duration_s, cloud=cloud, federated=fed, group=spec.cloud.group)))
+            duration_s=spec.duration_s, cloud=cloud, federated=fed, group=spec.cloud.group,
+            wan=wan)))
     if spec.control_link is not None:  # after the sites: their start-up is CPU-heavy
         link = await stack.enter_async_context(
             TsnLinkPart(spec.control_link, runner.metrics, elapsed_s=runner.elapsed_s))

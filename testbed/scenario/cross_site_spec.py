@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["FederatedSpec", "SiteProcessSpec", "WanSpec"]
+__all__ = ["FederatedSpec", "SiteProcessSpec", "WanPartition", "WanSpec"]
 
 
 class _Frozen(BaseModel):
@@ -46,6 +46,14 @@ class WanSpec(_Frozen):
     loss: float = Field(default=0.01, ge=0, le=1)
     bandwidth_mbps: float = Field(default=20.0, gt=0)
     seed: int = 0
+
+
+class WanPartition(_Frozen):
+    """The WAN between the sites is cut for the window (every frame lost); each site runs on."""
+
+    kind: Literal["wan_partition"]
+    start_s: float = Field(ge=0)
+    end_s: float
 
 
 class FederatedSpec(_Frozen):

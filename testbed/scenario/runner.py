@@ -25,7 +25,7 @@ import structlog
 
 from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.report import render_html, write_run
-from testbed.scenario.spec import BrokerOutage, PlantFault, ScenarioSpec
+from testbed.scenario.spec import PlantFault, ScenarioSpec
 
 __all__ = ["METRIC_DEFINITIONS", "RunResult", "ScenarioRunner"]
 
@@ -279,9 +279,8 @@ class ScenarioRunner:
     def _windows(self) -> list[dict[str, Any]]:
         out = []
         for f in self.spec.faults:
-            label = f.kind if isinstance(f, BrokerOutage) else f"{f.kind}:{f.plant}/{f.target}"
-            if isinstance(f, PlantFault | BrokerOutage):
-                out.append({"fault": label, "start_s": f.start_s, "end_s": f.end_s})
+            label = f"{f.kind}:{f.plant}/{f.target}" if isinstance(f, PlantFault) else f.kind
+            out.append({"fault": label, "start_s": f.start_s, "end_s": f.end_s})
         return out
 
     def _finish(self, started: dt.datetime, interrupted: bool) -> RunResult:

@@ -25,6 +25,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -35,7 +36,12 @@ import yaml
 
 from drivers.net import EmulatedLink, LinkProfile
 from testbed.errors import ConfigError
-from testbed.scenario.cross_site_spec import FederatedSpec, SiteProcessSpec, WanSpec
+from testbed.scenario.cross_site_spec import (
+    FederatedSpec,
+    SiteProcessSpec,
+    WanPartition,
+    WanSpec,
+)
 from testbed.scenario.edge import ingest_view
 from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.trace import read_trace
@@ -72,6 +78,9 @@ class WanPart:
         self.sites = sites
         self.links: dict[str, EmulatedLink] = {}
         self.values: dict[str, str] = {}
+        self.partitions_ns: list[tuple[int, int | None]] = []
+        """(start, end) of each partition, CLOCK_MONOTONIC ns (end None: still cut)."""
+        self._profiles: dict[str, LinkProfile] = {}
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Self:
@@ -90,6 +99,28 @@ class WanPart:
     async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self._stack.aclose()
+
+    async def on_fault(self, fault: object, begin: bool) -> None:
+        """A partition loses every frame on every link for its window."""
+        if not isinstance(fault, WanPartition):
+            return
+        now = time.monotonic_ns()
+        if begin:
+            for site, link in self.links.items():
+                self._profiles[site] = link.model.profile
+                link.model.profile = link.model.profile.model_copy(update={"loss": 1.0})
+            self.partitions_ns.append((now, None))
+            log.info("wan_partitioned", links=len(self.links))
+        else:
+            for site, link in self.links.items():
+                link.model.profile = self._profiles.get(site, link.model.profile)
+            if self.partitions_ns and self.partitions_ns[-1][1] is None:
+                self.partitions_ns[-1] = (self.partitions_ns[-1][0], now)
+            log.info("wan_restored", links=len(self.links))
+
+    def in_partition(self, t_ns: int) -> bool:
+        return any(start <= t_ns and (end is None or t_ns < end)
+                   for start, end in self.partitions_ns)
 
     def sample(self, t_s: float, metrics: MetricsRecorder) -> None:
         offered = delivered = lost = 0
@@ -162,8 +193,10 @@ class SitesPart:
 
     def __init__(self, specs: list[SiteProcessSpec], *, folder: Path, run_dir: Path,
                  values: dict[str, str], duration_s: float, cloud: CloudPart | None,
-                 federated: FederatedSpec | None, group: str) -> None:
+                 federated: FederatedSpec | None, group: str,
+                 wan: WanPart | None = None) -> None:
         self._values = values
+        self._wan = wan
         self._cloud = cloud
         self._group = group
         self._federated = federated
@@ -312,6 +345,8 @@ class SitesPart:
     def _cross_site(self, metrics: MetricsRecorder) -> None:
         by_name = {s.spec.name: s for s in self.sites}
         totals = [0, 0, 0, 0]
+        in_partition = self._wan.in_partition if self._wan is not None else None
+        lost_in_partition = 0
         for site in self.sites:
             peer = by_name.get(site.spec.publishes_to or "")
             if peer is None or site.spec.publish_trace is None \
@@ -321,7 +356,15 @@ class SitesPart:
                 f"{site.spec.name}->{peer.spec.name}",
                 site.folder / "run" / "trace" / f"{site.spec.publish_trace}.csv",
                 peer.folder / "run" / "trace" / f"{peer.spec.subscribe_trace}.csv")
-            figures = flow_figures(flow)
+            figures = flow_figures(flow, in_partition)
+            lost_in_partition += figures.lost_in_partition
+            if self._wan is not None and self._wan.partitions_ns:
+                # the site's own loop during the cut: each publish follows one local verdict
+                name = f"{site.spec.name}.local_verdicts_in_partition"
+                metrics.define(name, "verdicts", "gauge",
+                               "the site's detector verdicts published (PUBLISH CNF) while "
+                               "the WAN was partitioned: its local loop ran on regardless.")
+                metrics.gauge(name, figures.sent_in_partition)
             for value in figures.latencies_ms:
                 metrics.sample("cross_site_event_latency_ms", value)
             metrics.gauge(f"cross_site.{site.spec.name}_to_{peer.spec.name}.lost", figures.lost)
@@ -330,6 +373,8 @@ class SitesPart:
                 totals[i] += n
         for name, n in zip(("sent", "received", "lost", "duplicated"), totals, strict=True):
             metrics.gauge(f"cross_site_messages_{name}", n)
+        if self._wan is not None and self._wan.partitions_ns:
+            metrics.gauge("cross_site_messages_lost_in_partition", lost_in_partition)
 
     @staticmethod
     def _site_metric(site: _Site, name: str) -> float | None:
@@ -368,16 +413,23 @@ class FlowFigures:
     received: int
     lost: int
     duplicated: int
+    lost_in_partition: int = 0
+    """Of `lost`, those sent while the WAN was partitioned."""
+    sent_in_partition: int = 0
 
 
-def flow_figures(flow: CrossSiteFlow) -> FlowFigures:
+def flow_figures(flow: CrossSiteFlow,
+                 in_partition: Callable[[int], bool] | None = None) -> FlowFigures:
     """Latency per message (publisher CNF -> subscriber IND, CLOCK_MONOTONIC) and losses
-    between the first and the last sequence number the subscriber received."""
+    between the first and the last sequence number the subscriber received; with
+    `in_partition(t_ns)`, the losses and sends while the WAN was cut are counted apart."""
     sent: dict[int, int] = {}
     for row in read_trace(flow.sent):
         values = list(row.values())
         if len(values) >= 3 and values[2] in ("True", "1", "true"):
             sent.setdefault(int(float(values[1])), int(values[0]))
+    cut = in_partition or (lambda _t: False)
+    sent_in_partition = sum(1 for t in sent.values() if cut(t))
     seen: set[int] = set()
     latencies: list[float] = []
     duplicated = 0
@@ -392,8 +444,11 @@ def flow_figures(flow: CrossSiteFlow) -> FlowFigures:
         seen.add(seq)
         if seq in sent:
             latencies.append((int(values[0]) - sent[seq]) / 1e6)
-    lost = 0
+    lost = lost_cut = 0
     if seen:
         low, high = min(seen), max(seen)
-        lost = sum(1 for seq in sent if low <= seq <= high and seq not in seen)
-    return FlowFigures(latencies, len(sent), len(seen), lost, duplicated)
+        missing = [seq for seq in sent if low <= seq <= high and seq not in seen]
+        lost = len(missing)
+        lost_cut = sum(1 for seq in missing if cut(sent[seq]))
+    return FlowFigures(latencies, len(sent), len(seen), lost, duplicated, lost_cut,
+                       sent_in_partition)

@@ -14,7 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from drivers.yamllines import YamlError, load_model
 from testbed.errors import ConfigError
-from testbed.scenario.cross_site_spec import FederatedSpec, SiteProcessSpec, WanSpec
+from testbed.scenario.cross_site_spec import (
+    FederatedSpec,
+    SiteProcessSpec,
+    WanPartition,
+    WanSpec,
+)
 from testbed.scenario.tsn_spec import TsnLinkSpec
 
 __all__ = [
@@ -140,7 +145,7 @@ class BrokerOutage(_Frozen):
     end_s: float
 
 
-FaultEntry = Annotated[PlantFault | BrokerOutage, Field(discriminator="kind")]
+FaultEntry = Annotated[PlantFault | BrokerOutage | WanPartition, Field(discriminator="kind")]
 
 
 class DeploymentSpec(_Frozen):

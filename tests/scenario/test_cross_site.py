@@ -28,6 +28,8 @@ def _short_copy(tmp_path: Path) -> Path:
     shutil.copytree(shared, folder.parent / shared.parent.name / "types")
     spec = yaml.safe_load((folder / "scenario.yaml").read_text(encoding="utf-8"))
     spec["duration_s"] = DURATION_S
+    (partition,) = spec["faults"]
+    partition.update({"start_s": 16, "end_s": 19})
     (folder / "scenario.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
     for site, start in SITE_FAULT_S.items():
         path = folder / "sites" / f"{site}.yaml"
@@ -90,6 +92,13 @@ def test_cross_site_short_run_reports_sites_federation_and_wan(tmp_path: Path) -
     assert wan["latency_ms"] <= latency["p50"] <= latency["p99"]
     assert _metric(report, "cross_site_messages_received")["value"] > 20
     assert _metric(report, "cross_site_messages_lost")["value"] >= 0
+    # the partition: the peer's verdicts lost meanwhile, each site's own loop ran on
+    assert _metric(report, "cross_site_messages_lost_in_partition")["value"] > 0
+    assert _metric(report, "cross_site_messages_lost_in_partition")["value"] <= \
+        _metric(report, "cross_site_messages_lost")["value"]
+    for name in ("site_a", "site_b"):
+        assert _metric(report, f"{name}.local_verdicts_in_partition")["value"] > 5
+    assert {"fault": "wan_partition", "start_s": 16, "end_s": 19} in report["fault_windows"]
     assert _metric(report, "wan_frames_offered")["value"] >= \
         _metric(report, "cross_site_messages_sent")["value"]
     # federated learning: rounds with scores in [0, 1], times and bytes, the rollout

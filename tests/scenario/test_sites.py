@@ -90,6 +90,11 @@ def test_flow_figures_join_sender_and_receiver_by_sequence_number(tmp_path: Path
     assert figures.received == 3
     assert figures.lost == 2  # 5 and 6; 1, 2 (before the peer listened) and 8-10 are not
     assert figures.duplicated == 1
+    cut = flow_figures(CrossSiteFlow("a->b", sent, received),
+                       lambda t_ns: 5_000_000 <= t_ns < 6_500_000)
+    assert cut.lost_in_partition == 2  # 5 and 6 were sent while the WAN was cut
+    assert cut.sent_in_partition == 2
+    assert figures.lost_in_partition == 0  # no partition given
     empty = flow_figures(CrossSiteFlow("x", tmp_path / "none.csv", tmp_path / "none2.csv"))
     assert (empty.sent, empty.received, empty.lost) == (0, 0, 0)
 

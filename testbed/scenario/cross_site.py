@@ -60,6 +60,12 @@ CROSS_SITE_METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("fl_bytes_per_round", "bytes", "samples",
      "per round: every site's update payload plus the global payload once per site."),
     ("fl_rounds", "rounds", "gauge", "federated rounds the aggregator completed."),
+    ("fl_bytes_total", "bytes", "gauge",
+     "every federated payload of the run: the setup round (feature moments up, initial "
+     "model down) plus every round's fl_bytes_per_round."),
+    ("fl_centralise_waveform_bytes", "bytes", "gauge",
+     "what centralised training would have moved instead: every site's training blocks as "
+     "raw float32 vibration waveforms."),
     ("fl_accuracy_federated", "1", "gauge",
      "accuracy of the last round's global model on the common held-out set (all sites' "
      "operating points and classes, seeds no training run used)."),

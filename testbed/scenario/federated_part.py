@@ -169,6 +169,9 @@ class FederatedAggregatorPart:
         metrics.gauge("fl_accuracy_local_mean",
                       sum(s.accuracy for s in last.local) / len(last.local))
         metrics.gauge("fl_canary_deployments_ok", sum(1 for r in self.rollout if r["ok"]))
+        metrics.gauge("fl_bytes_total", report.setup_bytes + sum(
+            r.fl_bytes_per_round for r in report.rounds))
+        metrics.gauge("fl_centralise_waveform_bytes", report.centralise_waveform_bytes)
 
     def report_section(self) -> dict[str, Any]:
         if self.result is None:

@@ -143,6 +143,10 @@ def test_cross_site_short_run_reports_sites_federation_and_wan(tmp_path: Path) -
     assert 0.0 <= _metric(report, "control_deadline_miss_rate")["value"] <= 1.0
     # files well-formed
     html = (out / "report.html").read_text(encoding="utf-8")
+    for section in ("sites", "federated", "control_link", "wan"):
+        assert f"<h2>{section}</h2>" in html
+    assert _metric(report, "fl_centralise_waveform_bytes")["value"] > \
+        _metric(report, "fl_bytes_total")["value"] > 0
     assert html.startswith("<!doctype html>")
     assert html.rstrip().endswith("</html>")
     assert (out / "run.log").is_file()

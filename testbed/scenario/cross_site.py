@@ -51,6 +51,12 @@ CROSS_SITE_METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("cross_site_messages_lost_in_partition", "messages", "gauge",
      "of cross_site_messages_lost, those published while the WAN was partitioned (the "
      "wan_partition fault: every frame dropped)."),
+    ("site_processes_running", "processes", "gauge",
+     "site processes alive at the sample (after the end: those not yet reaped, 0)."),
+    ("wan_frames_offered", "frames", "gauge",
+     "datagrams the sites sent into the emulated WAN links (both directions)."),
+    ("wan_frames_delivered", "frames", "gauge",
+     "of wan_frames_offered, those the links forwarded to the peer site."),
     ("wan_frames_lost", "frames", "gauge",
      "frames the emulated WAN links dropped (seeded loss plus full queues)."),
     ("fl_round_time_s", "s", "samples",

@@ -174,6 +174,17 @@ def resolve_site_file(source: Path, values: dict[str, str], *, duration_s: float
     return data
 
 
+_PER_SITE = {
+    "messages_stored_at_edge": "DATA messages its edge store accepted (its report, after the "
+                               "uplink drained).",
+    "messages_ingested": "distinct store ids of its edge node in the cloud database.",
+    "messages_lost": "messages_stored_at_edge - messages_ingested + holes in the ingested id "
+                     "range. Must be 0.",
+    "messages_duplicated": "store ids of its edge node ingested more than once into the same "
+                           "table. Must be 0.",
+}
+
+
 @dataclass
 class _Site:
     spec: SiteProcessSpec
@@ -318,6 +329,8 @@ class SitesPart:
                                            site.spec.edge_node)
             site_lost = max(0, int(stored) - view.messages) + view.id_holes
             name = site.spec.name
+            for key, text in _PER_SITE.items():
+                metrics.define(f"{name}.{key}", "messages", "gauge", f"site {name}: {text}")
             metrics.gauge(f"{name}.messages_stored_at_edge", stored)
             metrics.gauge(f"{name}.messages_ingested", view.messages)
             metrics.gauge(f"{name}.messages_lost", site_lost)
@@ -332,6 +345,9 @@ class SitesPart:
                 for stat in ("value", "p50", "p99"):
                     if entry.get(stat) is not None:
                         suffix = "" if stat == "value" else f"_{stat}"
+                        metrics.define(f"{name}.{key}{suffix}", entry.get("unit", ""), "gauge",
+                                       f"site {name}'s {key}{' ' + stat if suffix else ''} "
+                                       f"from its own report: {entry.get('definition', '')}")
                         metrics.gauge(f"{name}.{key}{suffix}", entry[stat])
         self._cross_site(metrics)
         metrics.gauge("site_processes", len(self.sites))
@@ -367,7 +383,10 @@ class SitesPart:
                 metrics.gauge(name, figures.sent_in_partition)
             for value in figures.latencies_ms:
                 metrics.sample("cross_site_event_latency_ms", value)
-            metrics.gauge(f"cross_site.{site.spec.name}_to_{peer.spec.name}.lost", figures.lost)
+            flow_lost = f"cross_site.{site.spec.name}_to_{peer.spec.name}.lost"
+            metrics.define(flow_lost, "messages", "gauge",
+                           f"cross_site_messages_lost of the {flow.name} direction alone.")
+            metrics.gauge(flow_lost, figures.lost)
             for i, n in enumerate((figures.sent, figures.received, figures.lost,
                                    figures.duplicated)):
                 totals[i] += n

@@ -141,6 +141,10 @@ def test_cross_site_short_run_reports_sites_federation_and_wan(tmp_path: Path) -
     assert schedules["fifo"]["link_delay_p99_ms"] > control["deadline_ms"]
     assert schedules["qbv"]["link_delay_p99_ms"] < schedules["fifo"]["link_delay_p99_ms"]
     assert 0.0 <= _metric(report, "control_deadline_miss_rate")["value"] <= 1.0
+    # every metric says what it is
+    for name, entry in report["metrics"].items():
+        assert entry.get("definition"), name
+        assert "unit" in entry, name
     # files well-formed
     html = (out / "report.html").read_text(encoding="utf-8")
     for section in ("sites", "federated", "control_link", "wan"):

@@ -170,7 +170,7 @@ async def build_cross_site_parts(runner: ScenarioRunner, stack: contextlib.Async
         parts.append(await stack.enter_async_context(SitesPart(
             spec.sites, folder=runner.folder, run_dir=runner.out_dir, values=values,
             duration_s=spec.duration_s, cloud=cloud, federated=fed, group=spec.cloud.group,
-            wan=wan)))
+            wan=wan, interrupted=lambda: runner.interrupted)))
     if spec.control_link is not None:  # after the sites: their start-up is CPU-heavy
         link = await stack.enter_async_context(
             TsnLinkPart(spec.control_link, runner.metrics, elapsed_s=runner.elapsed_s))

@@ -184,6 +184,11 @@ class ScenarioRunner:
 
     _interrupted = False
 
+    @property
+    def interrupted(self) -> bool:
+        """Ctrl-C or SIGTERM ended the run early (parts may cut their finishing short)."""
+        return self._interrupted
+
     def _interrupt(self) -> None:
         self._interrupted = True
         self._stop.set()

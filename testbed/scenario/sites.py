@@ -205,8 +205,10 @@ class SitesPart:
     def __init__(self, specs: list[SiteProcessSpec], *, folder: Path, run_dir: Path,
                  values: dict[str, str], duration_s: float, cloud: CloudPart | None,
                  federated: FederatedSpec | None, group: str,
-                 wan: WanPart | None = None) -> None:
+                 wan: WanPart | None = None,
+                 interrupted: Callable[[], bool] | None = None) -> None:
         self._values = values
+        self._interrupted = interrupted or (lambda: False)
         self._wan = wan
         self._cloud = cloud
         self._group = group
@@ -313,6 +315,12 @@ class SitesPart:
     async def finish(self, metrics: MetricsRecorder) -> None:
         """Let the children end, reap them, read their reports and count their messages."""
         self._finished = True
+        if self._interrupted():  # the run was stopped: stop the sites now, not at their end
+            for site in self.sites:
+                if site.process is not None and site.process.returncode is None:
+                    site.stopped_by = "SIGTERM"
+                    with contextlib.suppress(ProcessLookupError):
+                        site.process.send_signal(signal.SIGTERM)
         await asyncio.gather(*(self._reap(s, EXIT_TIMEOUT_S) for s in self.sites))
         lost = duplicated = failed = 0
         for site in self.sites:

@@ -87,7 +87,7 @@ CommandListener = Callable[[CommandWrite], None]
 """Called on the event loop for every NCMD/DCMD write; must not block."""
 
 _NODE_STREAM = ""
-_DECODED_LIMIT = 8192
+_DECODED_LIMIT = 32768
 
 
 class EdgeLinkConfig(BaseModel):

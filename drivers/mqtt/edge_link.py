@@ -104,6 +104,9 @@ class EdgeLinkConfig(BaseModel):
     """Historical messages per second at most (all streams together)."""
     replay_burst: int = Field(default=200, ge=1)
     fetch_batch: int = Field(default=512, ge=1)
+    live_buffer: int = Field(default=8192, ge=1)
+    """Committed messages per stream kept in memory until sent; past this, a fast producer's
+    messages are read back from the store instead (memory against a re-read)."""
     sends_per_turn: int = Field(default=64, ge=1)
     command_queue_size: int = Field(default=256, ge=1)
     """Commands kept for `receive_command()`; past it the oldest is dropped (counted)."""
@@ -201,7 +204,9 @@ class _ClientTransport:
         client = self.client
         if client is None:
             raise ConnectionLost("edge link is not connected")
-        delivery = await client.publish(topic, payload, qos, retain)
+        delivery = client.publish_nowait(topic, payload, qos, retain)
+        if delivery is None:  # the in-flight window is full: wait for room
+            delivery = await client.publish(topic, payload, qos, retain)
         sink = _delivery_sink.get()
         if sink is not None:
             sink.append(delivery)
@@ -618,7 +623,7 @@ class EdgeLink:
         stream.appends_seen += 1
         if message.id <= stream.cursor:
             return
-        if not stream.in_db and len(stream.buffer) < self._config.fetch_batch:
+        if not stream.in_db and len(stream.buffer) < self._config.live_buffer:
             stream.buffer.append(message)
             stream.cursor = message.id
         else:

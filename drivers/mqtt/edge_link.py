@@ -19,12 +19,19 @@ host offline, an earlier process) are replayed with `is_historical` at `replay_r
 shared round-robin, while streams without backlog send live data at once. The 64-bit store id
 travels in the payload `uuid` for end-to-end dedupe.
 
+Per live message the work is done once: `collect` encodes both the stored and the wire form,
+the commit is shared (`report_many`, or concurrent `report`s), the committed message waits in
+memory (`live_buffer`) rather than being read back, is framed around its pre-encoded metrics
+(seq, time, id) and is deleted at PUBACK in a range with its neighbours. Replayed (historical)
+messages and messages of an earlier process are decoded and encoded again.
+
 ```python
 config = EdgeLinkConfig(mqtt=MqttClientConfig(port=port), node=EdgeNodeConfig(...),
                         store=StoreConfig(path=Path("edge.db")))
 async with EdgeLink(config, devices={"pump": [MetricSpec("speed", DataType.DOUBLE, 0.0)]}) as link:
     await link.wait_ready()
     await link.report("pump", {"speed": 1450.0})      # durable on return; None if suppressed
+    await link.report_many([("pump", {"speed": 1460.0}), ("valve", {"open": True})])  # one commit
     command = await link.receive_command()            # a DCMD/NCMD write
 ```
 """

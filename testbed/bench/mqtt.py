@@ -200,7 +200,7 @@ async def _client_rate(port: int, messages: int, size: int) -> float:
     async with MqttClient(MqttClientConfig(port=port, max_inflight=_WINDOW)) as client:
         await client.wait_connected()
         payload = bytes(size)
-        topic = f"spBv1.0/{_GROUP}/DDATA/client/{_DEVICE}"
+        topic = f"spBv1.0/{_GROUP}/DDATA/clnt1/{_DEVICE}"  # as long as the edge link's topic
         pending: list[asyncio.Future[None]] = []
         start = time.perf_counter()
         for _ in range(messages):
@@ -228,7 +228,7 @@ def _raw_paho_rate(port: int, messages: int, size: int) -> float:
     client.loop_start()
     try:
         payload = bytes(size)
-        topic = f"spBv1.0/{_GROUP}/DDATA/raw/{_DEVICE}"
+        topic = f"spBv1.0/{_GROUP}/DDATA/raw01/{_DEVICE}"  # as long as the edge link's topic
         start = time.perf_counter()
         for _ in range(messages):
             client.publish(topic, payload, qos=1)

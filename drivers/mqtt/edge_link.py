@@ -19,12 +19,19 @@ host offline, an earlier process) are replayed with `is_historical` at `replay_r
 shared round-robin, while streams without backlog send live data at once. The 64-bit store id
 travels in the payload `uuid` for end-to-end dedupe.
 
+Per live message the work is done once: `collect` encodes both the stored and the wire form,
+the commit is shared (`report_many`, or concurrent `report`s), the committed message waits in
+memory (`live_buffer`) rather than being read back, is framed around its pre-encoded metrics
+(seq, time, id) and is deleted at PUBACK in a range with its neighbours. Replayed (historical)
+messages and messages of an earlier process are decoded and encoded again.
+
 ```python
 config = EdgeLinkConfig(mqtt=MqttClientConfig(port=port), node=EdgeNodeConfig(...),
                         store=StoreConfig(path=Path("edge.db")))
 async with EdgeLink(config, devices={"pump": [MetricSpec("speed", DataType.DOUBLE, 0.0)]}) as link:
     await link.wait_ready()
     await link.report("pump", {"speed": 1450.0})      # durable on return; None if suppressed
+    await link.report_many([("pump", {"speed": 1460.0}), ("valve", {"open": True})])  # one commit
     command = await link.receive_command()            # a DCMD/NCMD write
 ```
 """
@@ -87,7 +94,7 @@ CommandListener = Callable[[CommandWrite], None]
 """Called on the event loop for every NCMD/DCMD write; must not block."""
 
 _NODE_STREAM = ""
-_DECODED_LIMIT = 8192
+_DECODED_LIMIT = 32768
 
 
 class EdgeLinkConfig(BaseModel):
@@ -104,6 +111,9 @@ class EdgeLinkConfig(BaseModel):
     """Historical messages per second at most (all streams together)."""
     replay_burst: int = Field(default=200, ge=1)
     fetch_batch: int = Field(default=512, ge=1)
+    live_buffer: int = Field(default=8192, ge=1)
+    """Committed messages per stream kept in memory until sent; past this, a fast producer's
+    messages are read back from the store instead (memory against a re-read)."""
     sends_per_turn: int = Field(default=64, ge=1)
     command_queue_size: int = Field(default=256, ge=1)
     """Commands kept for `receive_command()`; past it the oldest is dropped (counted)."""
@@ -201,7 +211,9 @@ class _ClientTransport:
         client = self.client
         if client is None:
             raise ConnectionLost("edge link is not connected")
-        delivery = await client.publish(topic, payload, qos, retain)
+        delivery = client.publish_nowait(topic, payload, qos, retain)
+        if delivery is None:  # the in-flight window is full: wait for room
+            delivery = await client.publish(topic, payload, qos, retain)
         sink = _delivery_sink.get()
         if sink is not None:
             sink.append(delivery)
@@ -618,7 +630,7 @@ class EdgeLink:
         stream.appends_seen += 1
         if message.id <= stream.cursor:
             return
-        if not stream.in_db and len(stream.buffer) < self._config.fetch_batch:
+        if not stream.in_db and len(stream.buffer) < self._config.live_buffer:
             stream.buffer.append(message)
             stream.cursor = message.id
         else:

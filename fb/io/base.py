@@ -78,6 +78,7 @@ class IoFB(ServiceFB):
         self._stale = 0
         self._rd_attrs = tuple(attr_name(f"RD_{i}") for i in range(1, self.N_RD + 1))
         self._rd_types: tuple[VarType | None, ...] = (None,) * self.N_RD
+        self._rd_typed = False
 
     # -- lease and generations --------------------------------------------------------
 
@@ -99,6 +100,7 @@ class IoFB(ServiceFB):
         self._close_lease()
         self._generation += 1
         self._rd_types = self._find_rd_types()
+        self._rd_typed = any(t is not None for t in self._rd_types)
         self._lease = pool_for(self._scope()).lease(self.label)
         return self._lease
 
@@ -220,7 +222,7 @@ class IoFB(ServiceFB):
         else:
             self._bad += 1
         if values is not None:
-            if any(t is not None for t in self._rd_types):
+            if self._rd_typed:
                 for position, value in enumerate(values):
                     if value is None:
                         continue
@@ -228,7 +230,11 @@ class IoFB(ServiceFB):
                     setattr(self, self._rd_attrs[position], converted)
                     if reason is not None and ok:
                         ok, status = False, reason
-            else:  # no RD is typed by a connection: values go out as they came
+            elif None not in values and len(values) == len(self._rd_attrs):
+                # untyped RDs, every value present: one C-level update of the instance
+                # dict (the RDs are plain instance attributes) instead of n setattr calls
+                self.__dict__.update(zip(self._rd_attrs, values, strict=True))
+            else:  # a missing value keeps its RD's last one
                 for attr, value in zip(self._rd_attrs, values, strict=False):
                     if value is not None:
                         setattr(self, attr, value)

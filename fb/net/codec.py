@@ -131,11 +131,19 @@ class FbdkCodec:
         self._rd_types = tuple(rd_types)
         self._rd_layout = _fixed_layout(self._rd_types)
         self._sd_layouts: dict[tuple[FbdkType, ...], _FixedLayout | None] = {}
+        self._last_types: tuple[FbdkType, ...] | None = None
+        self._last_layout: _FixedLayout | None = None
 
     def encode(self, points: DataPoints) -> bytes:
-        layout = self._sd_layouts.get(points.types, self)
-        if layout is self:
-            layout = self._sd_layouts[points.types] = _fixed_layout(points.types)
+        types = points.types
+        if types is self._last_types:  # a comm FB passes the same tuple while types hold
+            layout = self._last_layout
+        else:
+            try:
+                layout = self._sd_layouts[types]
+            except KeyError:
+                layout = self._sd_layouts[types] = _fixed_layout(types)
+            self._last_types, self._last_layout = types, layout
         if isinstance(layout, _FixedLayout):
             fast = layout.encode(points.values)
             if fast is not None:

@@ -146,6 +146,7 @@ class _CommFB(ServiceFB):
         self._received_count = 0
         self._receive_failures = 0
         self._stale = 0
+        self._sd_types: tuple[FbdkType, ...] | None = None  # the SD types last sent
 
     # --- events -------------------------------------------------------------------------
 
@@ -176,7 +177,7 @@ class _CommFB(ServiceFB):
         points = self._data_points()
         if isinstance(points, LayerOutcome):
             self._send_failures += 1
-            log.warning("comm_send_failed", fb=self._label, status=points.status.value,
+            log.warning("comm_send_failed", fb=self._label, status=points.text,
                         detail=points.detail)
             self._fire_data_event(points)
             return
@@ -190,12 +191,12 @@ class _CommFB(ServiceFB):
                 self._fire_data_event(result)
             return
         self._send_failures += 1
-        log.warning("comm_send_failed", fb=self._label, status=result.status.value,
+        log.warning("comm_send_failed", fb=self._label, status=result.text,
                     detail=result.detail)
         if self.ROLE is Role.SERVER:
             # no IND for a reply that could not go out: applications answer every IND
             # with RSP, so an IND here would loop IND -> RSP -> IND while no client is there
-            self.STATUS = result.status.value
+            self.STATUS = result.text
             return
         self._fire_data_event(result)
 
@@ -251,9 +252,9 @@ class _CommFB(ServiceFB):
     def _report_init(self, result: LayerOutcome) -> None:
         if not result.ok and result.status is not ComStatus.TERMINATED:
             log.warning("comm_init_failed", fb=self._label, id=str(self.ID),
-                        status=result.status.value, detail=result.detail)
+                        status=result.text, detail=result.detail)
         self.QO = result.ok
-        self.STATUS = result.status.value
+        self.STATUS = result.text
         self.emit_INITO()
 
     # --- callbacks posted by the stack's context ----------------------------------------
@@ -271,11 +272,11 @@ class _CommFB(ServiceFB):
         if generation != self._generation:
             self._stale += 1
             return
-        log.warning("comm_connection_lost", fb=self._label, status=result.status.value,
+        log.warning("comm_connection_lost", fb=self._label, status=result.text,
                     detail=result.detail)
         self._close_stack()
         self.QO = False
-        self.STATUS = result.status.value
+        self.STATUS = result.text
         self.emit_INITO()
 
     def _received(self, generation: int, values: tuple[object, ...]) -> None:
@@ -296,13 +297,13 @@ class _CommFB(ServiceFB):
             self._stale += 1
             return
         self._receive_failures += 1
-        log.warning("comm_receive_failed", fb=self._label, status=result.status.value,
+        log.warning("comm_receive_failed", fb=self._label, status=result.text,
                     detail=result.detail)
         self._fire_data_event(result)
 
     def _fire_data_event(self, result: LayerOutcome) -> None:
         self.QO = result.ok
-        self.STATUS = result.status.value
+        self.STATUS = result.text
         if self.REQUESTER:
             self.emit_CNF()
         else:
@@ -328,7 +329,11 @@ class _CommFB(ServiceFB):
                 return outcome(ComStatus.DATA_TYPE_ERROR, f"{pin} has no concrete type or value")
             types.append(t)
             values.append(value)
-        return DataPoints(tuple(types), tuple(values))
+        checked = tuple(types)
+        if checked == self._sd_types:  # the same tuple object each time: the codec's cache key
+            return DataPoints(self._sd_types, tuple(values))
+        self._sd_types = checked
+        return DataPoints(checked, tuple(values))
 
     # --- lifecycle ----------------------------------------------------------------------
 

@@ -157,8 +157,10 @@ async def _persisted_rate(port: int, store: Path, messages: int) -> float:
     async with EdgeLink(_link_config(port, store), devices={_DEVICE: _COUNTER}) as link:
         await link.wait_ready(10)
         start = time.perf_counter()
-        for first in range(1, messages + 1, _REPORT_BATCH):
-            last = min(first + _REPORT_BATCH, messages + 1)
+        for first in range(100_000, 100_000 + messages, _REPORT_BATCH):
+            last = min(first + _REPORT_BATCH, 100_000 + messages)
+            # values from 100_000 up encode in as many bytes as `_sample_ddata`'s: every DDATA
+            # has the baseline's payload size (give or take the seq byte past 127)
             await link.report_many(
                 [(_DEVICE, {"counter": n, "sent_ns": n}) for n in range(first, last)]
             )
@@ -200,7 +202,7 @@ async def _client_rate(port: int, messages: int, size: int) -> float:
     async with MqttClient(MqttClientConfig(port=port, max_inflight=_WINDOW)) as client:
         await client.wait_connected()
         payload = bytes(size)
-        topic = f"spBv1.0/{_GROUP}/DDATA/client/{_DEVICE}"
+        topic = f"spBv1.0/{_GROUP}/DDATA/clnt1/{_DEVICE}"  # as long as the edge link's topic
         pending: list[asyncio.Future[None]] = []
         start = time.perf_counter()
         for _ in range(messages):
@@ -228,7 +230,7 @@ def _raw_paho_rate(port: int, messages: int, size: int) -> float:
     client.loop_start()
     try:
         payload = bytes(size)
-        topic = f"spBv1.0/{_GROUP}/DDATA/raw/{_DEVICE}"
+        topic = f"spBv1.0/{_GROUP}/DDATA/raw01/{_DEVICE}"  # as long as the edge link's topic
         start = time.perf_counter()
         for _ in range(messages):
             client.publish(topic, payload, qos=1)

@@ -13,6 +13,7 @@ and the figures are the medians over the rounds, so one noisy round moves them l
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import itertools
 import statistics
@@ -180,14 +181,30 @@ class _Side:
         return 1000 * self.page_faults / max(1, self.samples)
 
 
+def _pin_malloc_thresholds() -> bool:
+    """Fix glibc's mmap and trim thresholds for this process; False where that is not glibc.
+
+    asyncio reads each datagram into a fresh 256 KiB buffer. With glibc's dynamic
+    thresholds, whether freeing it trims the heap back to the OS depends on what the
+    heap looked like before (garbage left by the previous round decides it): when it
+    does, every buffer is faulted in again (4 faults per round trip) and the echo
+    runs 2.5x slower for the rest of the run. Fixed thresholds take that heap-state
+    lottery out of both sides; MALLOC_TRIM_THRESHOLD_ would do the same from outside.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    return bool(mallopt(m_trim_threshold, 64 << 20)) and bool(mallopt(m_mmap_threshold, 1 << 20))
+
+
 async def _measured_round(run: Callable[[int], Awaitable[list[float]]], n: int,
                           ) -> tuple[tuple[float, ...], int]:
     """One round from a collected heap; returns its round trips and the minor page faults.
 
-    Without the collection, garbage cycles left by the previous round can leave
-    glibc's heap so that every 256 KiB receive buffer asyncio allocates is trimmed
-    back to the OS and faulted in again (4 faults per round trip, 2.5x slower echo):
-    a property of the heap, not of either side. The fault count shows it if it recurs.
+    Each side starts without the other's garbage; the fault count shows a heap that
+    faults its buffers in per datagram (see `_pin_malloc_thresholds`) if it recurs.
     """
     gc.collect()
     before = getrusage(RUSAGE_SELF).ru_minflt
@@ -205,6 +222,7 @@ def run_udp_bench(round_trips: int = 8000, rounds: int = 8) -> list[Figure]:
         raise BenchmarkError(f"need at least 100 round trips per round for a p99 "
                              f"(got {round_trips} over {rounds} rounds)")
     per_round = round_trips // rounds
+    pinned = _pin_malloc_thresholds()
 
     async def both() -> tuple[_Side, _Side]:
         # ours, baseline, ours, baseline...: a burst of load from other processes
@@ -226,8 +244,9 @@ def run_udp_bench(round_trips: int = 8000, rounds: int = 8) -> list[Figure]:
             f"fbdk[].ip[127.0.0.1:port], one DINT = 5 bytes, IND to IND); "
             f"baseline: plain asyncio datagram ping -> echo of the same 5 bytes; "
             f"same loop, {rounds} alternating rounds of {per_round} round trips per side "
-            f"(+200 warm-up each, heap collected before each); value = median of the "
-            f"per-round percentiles")
+            f"(+200 warm-up each, heap collected before each"
+            f"{', glibc malloc thresholds fixed' if pinned else ''}); value = median of "
+            f"the per-round percentiles")
     return [
         Figure("deploy", "udp_roundtrip_p50_ms", ours.median_of(0.50), "ms",
                "asyncio UDP echo p50", base.median_of(0.50),

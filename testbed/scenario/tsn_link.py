@@ -29,6 +29,7 @@ from drivers.net import EmulatedLink
 from testbed.errors import TestbedError
 from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.tsn_apps import ControlFlow, TsnLinkError
+from testbed.scenario.tsn_model import ModelResult, replay_schedule
 from testbed.scenario.tsn_probe import ControlProbe, ScheduleResult
 from testbed.scenario.tsn_spec import (
     TsnBackgroundSpec,
@@ -39,7 +40,7 @@ from testbed.scenario.tsn_spec import (
 )
 from testbed.scenario.tsn_traffic import BestEffortTraffic
 
-__all__ = ["TSN_METRICS", "ScheduleResult", "TsnBackgroundSpec", "TsnLinkError",
+__all__ = ["TSN_METRICS", "ModelResult", "ScheduleResult", "TsnBackgroundSpec", "TsnLinkError",
            "TsnLinkPart", "TsnLinkProfileSpec", "TsnLinkSpec", "TsnLinkState",
            "TsnLinkStatistics", "TsnScheduleSpec", "default_schedules"]
 
@@ -101,6 +102,20 @@ TSN_METRICS: tuple[tuple[str, str, str, str], ...] = (
      "it: exact, free of the host's scheduling noise."),
     ("link_delay_p99_ms", "ms", "gauge", "emulated TSN link: p99 of the same link delays."),
     ("link_delay_max_ms", "ms", "gauge", "emulated TSN link: maximum of the same link delays."),
+    ("model_deadline_miss_rate", "ratio", "gauge",
+     "emulated TSN link, network share only: deadline_miss_rate of a replay of the schedule "
+     "on a fresh link model (same profile and seed; control frames offered exactly at each "
+     "release, best effort exactly paced; computed, not slept): identical on every machine "
+     "and on the virtual clock."),
+    ("model_latency_p50_ms", "ms", "gauge",
+     "emulated TSN link, network share only: median release -> delivery in the replay."),
+    ("model_latency_p99_ms", "ms", "gauge",
+     "emulated TSN link, network share only: p99 release -> delivery in the replay."),
+    ("model_latency_max_ms", "ms", "gauge",
+     "emulated TSN link, network share only: maximum release -> delivery in the replay."),
+    ("model_be_throughput_retained", "ratio", "gauge",
+     "emulated TSN link, network share only: best-effort datagrams delivered / offered in "
+     "the replay's window."),
     ("host_overhead_p99_ms", "ms", "gauge",
      "emulated TSN link: p99 of latency_ms - link delay per frame: what the host added "
      "(controller's send lateness, loopback hops, the emulator's forwarding, the I/O "
@@ -289,6 +304,11 @@ class TsnLinkPart:
         put("link_delay_p99_ms", r.link_delay(99))
         put("link_delay_max_ms", r.link_delay(100))
         put("host_overhead_p99_ms", r.host_overhead(99))
+        put("model_deadline_miss_rate", r.model.deadline_miss_rate)
+        put("model_latency_p50_ms", r.model.delay_ms(50))
+        put("model_latency_p99_ms", r.model.delay_ms(99))
+        put("model_latency_max_ms", r.model.delay_ms(100))
+        put("model_be_throughput_retained", r.model.be_retained)
 
     def _timeline(self, r: ScheduleResult) -> None:
         """The schedule's latencies at their arrivals' run time (monotonic -> run time)."""
@@ -327,15 +347,17 @@ class TsnLinkPart:
             traffic.stop()
             await flow.stop_cycle()
             await asyncio.sleep(spec.grace_ms / 1000)
-            result = _result(schedule.name, spec, flow.probe, traffic, link, start_ns, end_ns)
+            result = _result(schedule, spec, flow.probe, traffic, link, start_ns, end_ns)
         log.info("tsn_schedule_finished", part=spec.name, schedule=schedule.name,
                  sent=result.frames_sent, misses=result.deadline_misses,
                  miss_rate=result.deadline_miss_rate)
         return result
 
 
-def _result(name: str, spec: TsnLinkSpec, probe: ControlProbe, traffic: BestEffortTraffic,
-            link: EmulatedLink, start_ns: int, end_ns: int) -> ScheduleResult:
+def _result(schedule: TsnScheduleSpec, spec: TsnLinkSpec, probe: ControlProbe,
+            traffic: BestEffortTraffic, link: EmulatedLink, start_ns: int, end_ns: int,
+            ) -> ScheduleResult:
+    name = schedule.name
     seqs = probe.window(start_ns, end_ns)
     latencies = probe.latencies_ms(seqs)
     jitter = probe.jitter_us(seqs)
@@ -354,4 +376,5 @@ def _result(name: str, spec: TsnLinkSpec, probe: ControlProbe, traffic: BestEffo
         arrivals_ns=tuple(probe.arrivals[s] for s in seqs if s in probe.arrivals),
         best_effort=traffic.statistics(start_ns, end_ns),
         link_queue_drops=stats.queue_drops, link_lost=stats.lost,
-        link_delay_ms=None if link_delays is None else tuple(link_delays))
+        link_delay_ms=None if link_delays is None else tuple(link_delays),
+        model=replay_schedule(spec, schedule))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from testbed.runtime.instance import FBInstance
 from testbed.runtime.resource import Tracer
 from testbed.scenario.metrics import percentile
+from testbed.scenario.tsn_model import ModelResult
 from testbed.scenario.tsn_traffic import BestEffortStatistics
 
 __all__ = ["ControlProbe", "ControlProbePoints", "ScheduleResult"]
@@ -57,6 +58,8 @@ class ScheduleResult:
     """Per received frame (pairs with `latencies_ms`): arrival at the link -> delivery as
     the link model computed it (exact, no forwarding error); None if it could not be
     matched to the frames (see `ControlProbe.link_delays_ms`)."""
+    model: ModelResult
+    """The same schedule replayed on the link model alone (`tsn_model`)."""
 
     @property
     def frames_lost(self) -> int:

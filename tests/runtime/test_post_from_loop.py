@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+import testbed.runtime.resource as resource_module
 from testbed.fbdef import interface
 from testbed.library import TypeLibrary
 from testbed.runtime.device import Device
-from testbed.runtime.resource import Resource
+from testbed.runtime.instance import FBInstance
+from testbed.runtime.resource import Resource, Tracer
 from testbed.runtime.service import ServiceFB
 
 
@@ -26,10 +28,21 @@ class FEED(ServiceFB):
         self.emit_CNF()
 
 
+class BURST(ServiceFB):
+    """On REQ fires CNF 1000 times: a burst of internal events, no wake-up from outside."""
+
+    INTERFACE = interface(ei="REQ", eo="CNF")
+
+    def on_REQ(self) -> None:
+        for _ in range(1000):
+            self.emit_CNF()
+
+
 @pytest.fixture
 def lib() -> TypeLibrary:
     lib = TypeLibrary.with_native_types()
-    lib.add(FEED.FB_TYPE, "tests")
+    for cls in (FEED, BURST):
+        lib.add(cls.FB_TYPE, "tests")
     return lib
 
 
@@ -42,6 +55,17 @@ async def device(lib: TypeLibrary) -> AsyncIterator[Device]:
         await asyncio.sleep(0)
         yield dev
         dev.shutdown("test over")
+
+
+class _WhenCounted(Tracer):
+    """Sets `done` when counter `fb` has counted to `n`."""
+
+    def __init__(self, fb: str, n: int, done: asyncio.Event) -> None:
+        self._fb, self._n, self._done = fb, n, done
+
+    def on_emit(self, fb: FBInstance, event: str) -> None:
+        if fb.name == self._fb and fb.get("CV") == self._n:
+            self._done.set()
 
 
 def _counters(r: Resource) -> None:
@@ -173,3 +197,28 @@ async def test_a_full_external_queue_drops_by_policy(lib: TypeLibrary) -> None:
     assert r.statistics().external_dropped == 1
     r.run_until_idle()
     assert r.read("C.CV") == 2
+
+
+async def test_a_burst_past_the_budget_is_finished_by_the_drain_task(
+        device: Device, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the time budget the callback stops after one slice; the woken drain task finishes."""
+    monkeypatch.setattr(resource_module, "_BUDGET_S", 0.0)
+    r = device.create_resource("R")
+    _counters(r)
+    await _settled(r)
+
+    r.create_fb("B", "BURST")
+    r.connect("B.CNF", "C.CU")
+    done = asyncio.Event()
+    r.add_tracer(_WhenCounted("D", 1000, done))
+
+    def deliver() -> object:
+        r.post_from_loop(r.resolve_handler("B.REQ"))
+        return r.read("C.CV")
+
+    counted_inline = await _in_callback(deliver)
+    assert isinstance(counted_inline, int)
+    assert 0 < counted_inline < 1000
+    async with asyncio.timeout(2):
+        await done.wait()  # not wait_idle: that would wake the task itself
+    assert r.read("C.CV") == 1000

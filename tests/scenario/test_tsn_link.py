@@ -16,10 +16,12 @@ from testbed.scenario.tsn_link import (
     TsnBackgroundSpec,
     TsnLinkError,
     TsnLinkPart,
+    TsnLinkProfileSpec,
     TsnLinkSpec,
     TsnLinkState,
     TsnScheduleSpec,
 )
+from testbed.scenario.tsn_model import replay_schedule
 from testbed.scenario.tsn_traffic import BestEffortTraffic
 from testbed.types import ELEMENTARY
 
@@ -83,6 +85,28 @@ def test_control_frame_has_the_configured_payload_size(payload_bytes: int) -> No
     assert len(frame) == payload_bytes
 
 
+def test_model_replay_is_deterministic_and_bounds_each_schedule() -> None:
+    """On the link model alone, FIFO misses every deadline; strict priority waits at most
+    one best-effort frame; the gate leaves only transmission, latency and jitter."""
+    spec = TsnLinkSpec(link=TsnLinkProfileSpec(loss=0.0))
+    fifo, prio, qbv = (replay_schedule(spec, s) for s in (FIFO, PRIO, QBV))
+    assert replay_schedule(spec, QBV) == qbv
+    link = spec.link
+    tx_ms = (spec.background.datagram_bytes + 42) * 8 / (link.bandwidth_mbps * 1e3)
+    ctrl_ms = (spec.payload_bytes + 42) * 8 / (link.bandwidth_mbps * 1e3)
+    assert fifo.frames == prio.frames == qbv.frames == 200
+    assert fifo.deadline_miss_rate == 1.0
+    assert prio.deadline_misses == qbv.deadline_misses == 0
+    prio_max, qbv_max = prio.delay_ms(100), qbv.delay_ms(100)
+    assert prio_max is not None
+    assert qbv_max is not None
+    assert prio_max <= tx_ms + ctrl_ms + link.latency_ms + link.jitter_ms + 1e-6
+    assert qbv_max <= ctrl_ms + link.latency_ms + link.jitter_ms + 1e-6 < prio_max
+    assert fifo.be_retained is not None
+    assert qbv.be_retained is not None
+    assert 0 < qbv.be_retained < fifo.be_retained < 1
+
+
 async def test_best_effort_traffic_counts_what_arrives() -> None:
     """Straight to its own sink, every paced datagram of a window arrives (retained 1)."""
     async with BestEffortTraffic(500, 200) as traffic:
@@ -125,6 +149,7 @@ async def test_schedules_report_consistent_metrics_and_qbv_beats_fifo() -> None:
         assert value("be_offered_mbps") > spec.link.bandwidth_mbps  # overload
         assert value("jitter_range_us") >= 0
         assert value("failed") == 0
+        assert 0 <= value("model_deadline_miss_rate") <= 1
         for name, *_ in TSN_METRICS:
             assert "emulated" in metrics.definitions[f"tsn.{schedule}.{name}"].definition
     starts = [metrics.gauge_value(f"tsn.{n}.window_start_s") for n in ("fifo", "qbv")]
@@ -148,6 +173,7 @@ async def test_schedules_report_consistent_metrics_and_qbv_beats_fifo() -> None:
     assert qbv_p50 < spec.link.latency_ms + spec.link.jitter_ms + 0.5 < prio_p50
     assert qbv.deadline_miss_rate is not None
     assert qbv.deadline_miss_rate < fifo.deadline_miss_rate
+    assert metrics.gauge_value("tsn.fifo.model_deadline_miss_rate") == 1.0
     assert qbv.best_effort.retained is not None
     assert prio.best_effort.retained is not None
     assert qbv.best_effort.retained < prio.best_effort.retained  # the window's price

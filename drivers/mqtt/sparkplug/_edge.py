@@ -38,7 +38,6 @@ from drivers.mqtt.sparkplug._codec import (
     SEQ_MODULO,
     decode_payload,
     encode_payload,
-    wire_value,
 )
 from drivers.mqtt.sparkplug._errors import (
     DatatypeMismatchError,
@@ -66,12 +65,14 @@ from drivers.mqtt.sparkplug._types import (
 )
 from drivers.mqtt.sparkplug._wire import (
     NULL_VALUE,
+    ValueEncoder,
+    VarintFieldCache,
     data_payload,
     field_string,
     field_varint,
     frame_metric,
     stored_payload,
-    value_field,
+    value_encoder,
 )
 
 _log = structlog.get_logger(__name__)
@@ -212,7 +213,8 @@ class _Slot:
     """One declared metric with its DATA encoding prepared (fields that never change)."""
 
     spec: MetricSpec
-    where: str
+    encode: ValueEncoder
+    """Checks and encodes a non-null value (the report's validation too)."""
     datatype: bytes
     """The encoded datatype field."""
     named: bytes
@@ -254,6 +256,8 @@ class EdgeNode:
         self._reported: dict[_Key, MetricValue] = {}
         self._slots: dict[_Key, _Slot] = {}
         self._data_topics: dict[str | None, str] = {}
+        self._metric_stamp = VarintFieldCache(3)
+        self._payload_stamp = VarintFieldCache(1)
         self._counts: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
         for spec in node_metrics:
@@ -345,7 +349,7 @@ class EdgeNode:
         alias_field = field_varint(2, alias)
         self._slots[key] = _Slot(
             spec=spec,
-            where=f"metric {spec.name!r}",
+            encode=value_encoder(spec.datatype, f"metric {spec.name!r}"),
             datatype=field_varint(4, int(spec.datatype)),
             named=name,
             sent=alias_field if self._config.use_aliases else name + alias_field,
@@ -480,7 +484,7 @@ class EdgeNode:
         now = self._clock_ms() if timestamp_ms is None else timestamp_ms
         if isinstance(now, bool) or not 0 <= now <= _UINT64_MAX:
             raise MetricValueError(f"timestamp {now!r} is not an unsigned 64-bit integer")
-        stamp = field_varint(3, now)
+        stamp = self._metric_stamp.field(now)
         changes: list[MetricChange] = []
         datatypes: list[DataType] = []
         stored: list[bytes] = []
@@ -497,13 +501,12 @@ class EdgeNode:
                     f"metric {name!r} is not declared on {where}; known: {sorted(holder.specs)}"
                 )
             spec = slot.spec
-            wire_pair = None if value is None else wire_value(spec.datatype, value, slot.where)
+            encoded = NULL_VALUE if value is None else slot.encode(value)
             current[key] = (value, now)
             if spec.should_report(reported[key], value):
                 reported[key] = value
                 changes.append(MetricChange(name, value, now))
                 datatypes.append(spec.datatype)
-                encoded = NULL_VALUE if wire_pair is None else value_field(*wire_pair)
                 tail = stamp + slot.datatype + encoded
                 stored.append(frame_metric(slot.named, tail))
                 wire.append(frame_metric(slot.sent, tail))
@@ -601,7 +604,7 @@ class EdgeNode:
         now = self._clock_ms()
         if not 0 <= now <= _UINT64_MAX:
             raise MetricValueError(f"payload timestamp {now!r} is not an unsigned 64-bit integer")
-        data = data_payload(now, metrics, self._next_seq(), uuid)
+        data = data_payload(self._payload_stamp.field(now), metrics, self._next_seq(), uuid)
         limit = self._config.max_payload_bytes
         if len(data) > limit:
             raise PayloadTooLargeError(

@@ -15,20 +15,29 @@ Values must already be validated: pass the `(field, wire)` pair `_codec.wire_val
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Final
 
-from drivers.mqtt.sparkplug._codec import WireValue
+from drivers.mqtt.sparkplug._codec import WireValue, wire_value
+from drivers.mqtt.sparkplug._types import INTEGER_RANGES, DataType, MetricValue
 
 __all__ = [
     "NULL_VALUE",
+    "ValueEncoder",
+    "VarintFieldCache",
     "data_payload",
     "field_string",
     "field_varint",
     "frame_metric",
     "stored_payload",
+    "value_encoder",
     "value_field",
     "varint",
 ]
+
+ValueEncoder = Callable[[MetricValue], bytes]
+"""Checks a non-null value against a metric's datatype and encodes its value field; raises
+`MetricValueError` exactly as `_codec.wire_value` does."""
 
 _SMALL: Final = tuple(bytes((n,)) for n in range(128))
 _PACK_FLOAT: Final = struct.Struct("<f").pack
@@ -44,12 +53,18 @@ _STRING_TAG: Final = b"\x7a"
 _BYTES_TAG: Final = b"\x82\x01"
 _FLOAT_TAG: Final = b"\x65"
 _DOUBLE_TAG: Final = b"\x69"
+_MASK32: Final = (1 << 32) - 1
+_MASK64: Final = (1 << 64) - 1
 
 
 def varint(value: int) -> bytes:
     """Base-128 varint of a non-negative integer below 2**64."""
     if value < 0x80:
         return _SMALL[value]
+    if value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes(((value & 0x7F) | 0x80, ((value >> 7) & 0x7F) | 0x80, value >> 14))
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -88,10 +103,59 @@ def value_field(field: str, wire: WireValue) -> bytes:
     return _BYTES_TAG + varint(len(wire)) + wire
 
 
+def value_encoder(datatype: DataType, where: str) -> ValueEncoder:
+    """The encoder of one metric's values: a direct path for plain ints and floats (the
+    common case), `wire_value` for everything else and for every error message."""
+
+    def encode_any(value: MetricValue) -> bytes:
+        return value_field(*wire_value(datatype, value, where))
+
+    if datatype in INTEGER_RANGES:
+        low, high = INTEGER_RANGES[datatype]
+        field, _ = wire_value(datatype, low, where)
+        tag = _VARINT_VALUE_TAGS[field]
+        mask = _MASK32 if field == "int_value" else _MASK64  # two's complement, as wire_value
+
+        def encode_int(value: MetricValue) -> bytes:
+            if value.__class__ is int and low <= value <= high:
+                return tag + varint(value & mask)
+            return encode_any(value)
+
+        return encode_int
+    if datatype is DataType.DOUBLE:
+
+        def encode_double(value: MetricValue) -> bytes:
+            if value.__class__ is float:
+                return _DOUBLE_TAG + _PACK_DOUBLE(value)
+            return encode_any(value)
+
+        return encode_double
+    return encode_any
+
+
+class VarintFieldCache:
+    """One varint field with its last encoding kept: timestamps repeat within a millisecond."""
+
+    __slots__ = ("_encoded", "_tag", "_value")
+
+    def __init__(self, number: int) -> None:
+        self._tag = varint(number << 3)
+        self._value = -1
+        self._encoded = b""
+
+    def field(self, value: int) -> bytes:
+        """The encoded field for a non-negative `value` below 2**64."""
+        if value != self._value:
+            self._encoded = self._tag + varint(value)
+            self._value = value
+        return self._encoded
+
+
 def frame_metric(ident: bytes, tail: bytes) -> bytes:
     """One entry of Payload.metrics: identity fields (name and/or alias), then the tail
     (timestamp, datatype and value fields, already encoded)."""
-    return _METRIC_FRAME + varint(len(ident) + len(tail)) + ident + tail
+    size = len(ident) + len(tail)
+    return _METRIC_FRAME + (_SMALL[size] if size < 0x80 else varint(size)) + ident + tail
 
 
 def stored_payload(metrics: bytes, uuid: bytes | None) -> bytes:
@@ -99,9 +163,7 @@ def stored_payload(metrics: bytes, uuid: bytes | None) -> bytes:
     return metrics if uuid is None else metrics + b"\x22" + varint(len(uuid)) + uuid
 
 
-def data_payload(timestamp_ms: int, metrics: bytes, seq: int, uuid: bytes) -> bytes:
-    """The wire form of a live DATA message: sending time, metrics, seq, message-id uuid."""
-    return (
-        b"\x08" + varint(timestamp_ms) + metrics + b"\x18" + varint(seq)
-        + b"\x22" + varint(len(uuid)) + uuid
-    )
+def data_payload(timestamp: bytes, metrics: bytes, seq: int, uuid: bytes) -> bytes:
+    """The wire form of a live DATA message: the encoded sending-time field, metrics, seq,
+    message-id uuid."""
+    return timestamp + metrics + b"\x18" + varint(seq) + b"\x22" + varint(len(uuid)) + uuid

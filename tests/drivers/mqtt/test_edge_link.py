@@ -171,6 +171,29 @@ async def test_report_many_stores_in_one_commit_and_sends_each_in_order(
         await client.aclose()
 
 
+async def test_messages_past_the_live_buffer_are_read_back_in_order(
+    embedded: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """With a tiny live buffer a fast producer's messages come back from the store, and all
+    of them still leave once, in id order, as live data."""
+    config = link_config(embedded.port, tmp_path).model_copy(
+        update={"live_buffer": 4, "fetch_batch": 7}
+    )
+    client, host = await _host(embedded.port)
+    try:
+        async with EdgeLink(config, devices={"pump": PUMP}) as link:
+            await link.wait_ready(5)
+            ids = await link.report_many([("pump", {"setpoint": n}) for n in range(1, 101)])
+            await host.until(100, MessageType.DDATA)
+            await link.wait_drained(5)
+        data = host.of(MessageType.DDATA)
+        assert [m.payload.message_id for m in data if m.payload] == ids
+        assert [m.values()["setpoint"] for m in data] == list(range(1, 101))
+        assert not any(m.payload.metrics[0].is_historical for m in data if m.payload)
+    finally:
+        await client.aclose()
+
+
 async def test_report_many_stores_the_reports_before_a_bad_one(
     embedded: EmbeddedBroker, tmp_path: Path
 ) -> None:

@@ -84,6 +84,14 @@ def test_varint_matches_protobuf(value: int) -> None:
     assert b"\x08" + varint(value) == encode_payload(Payload(timestamp_ms=value))
 
 
+@pytest.mark.parametrize(
+    "value", [0, 127, 128, 16383, 16384, 2**21 - 1, 2**21, 2**35 + 7, 2**63, 2**64 - 1]
+)
+def test_varint_matches_protobuf_at_every_length_boundary(value: int) -> None:
+    """The direct paths for one to three bytes and the loop agree with protobuf at the edges."""
+    assert b"\x08" + varint(value) == encode_payload(Payload(timestamp_ms=value))
+
+
 @pytest.mark.parametrize("use_aliases", [True, False])
 async def test_collected_message_stores_and_sends_protobuf_bytes(use_aliases: bool) -> None:
     """The stored and the sent forms of a collected message equal the protobuf encoding."""

@@ -141,8 +141,9 @@ async def build_cross_site_parts(runner: ScenarioRunner, stack: contextlib.Async
                                  cloud: CloudPart | None) -> list[Any]:
     """Start the cross-site parts the scenario names; the stack owns them."""
     from testbed.scenario.federated_part import FederatedAggregatorPart, FederatedSitePart
-    from testbed.scenario.sites import SitesPart, WanPart
+    from testbed.scenario.sites import SitesPart
     from testbed.scenario.tsn_link import TsnLinkPart
+    from testbed.scenario.wan import WanPart
 
     spec = runner.spec
     parts: list[Any] = []

@@ -11,7 +11,9 @@ data and sends only weights (`testbed.ai.federated.run_site`).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -60,7 +62,7 @@ class _Background:
         self._group: asyncio.TaskGroup | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self, coro: Any, name: str) -> None:
+    async def start(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._group = asyncio.TaskGroup()
         await self._group.__aenter__()
         self._task = self._group.create_task(coro, name=name)
@@ -130,8 +132,6 @@ class FederatedAggregatorPart:
         """Deploy to the first site; to the others only once it installed the model."""
         if self._cloud is None or not self._edge_nodes:
             return
-        import hashlib
-
         version = hashlib.sha256(model).hexdigest()[:8]
         stages = list(self._edge_nodes.items())
         for stage, (site, node) in enumerate(stages):
@@ -142,12 +142,12 @@ class FederatedAggregatorPart:
                                                            MODEL_NAME, version, model)
                 result = await self._cloud.service.wait_deploy_result(request,
                                                                       _DEPLOY_TIMEOUT_S)
-                ok, detail = result.ok, getattr(result, "detail", "") or ""
+                ok, detail = result.ok, result.error or ""
             except (TimeoutError, DriverError) as exc:
                 detail = str(exc) or type(exc).__name__
             self.rollout.append({"stage": "canary" if stage == 0 else "rest", "site": site,
                                  "edge_node": node, "model": MODEL_NAME, "version": version,
-                                 "ok": ok, "detail": str(detail),
+                                 "ok": ok, "detail": detail,
                                  "deploy_time_s": round(time.monotonic() - started, 3)})
             log.info("federated_model_rollout", site=site, ok=ok, stage=stage)
             if not ok:

@@ -14,8 +14,9 @@ import yaml
 from testbed.errors import ConfigError
 from testbed.scenario.cross_site_spec import FederatedSpec, SiteProcessSpec
 from testbed.scenario.metrics import MetricsRecorder
-from testbed.scenario.sites import CrossSiteFlow, SitesPart, flow_figures, resolve_site_file
+from testbed.scenario.sites import SitesPart, resolve_site_file
 from testbed.scenario.spec import load_scenario
+from testbed.scenario.wan import CrossSiteFlow, flow_figures
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "scenarios" / "testbed50-cross-site"

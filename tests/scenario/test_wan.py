@@ -7,7 +7,7 @@ import time
 
 from testbed.scenario.cross_site_spec import WanSpec
 from testbed.scenario.metrics import MetricsRecorder
-from testbed.scenario.sites import WanPart
+from testbed.scenario.wan import WanPart
 
 
 class _Inbox(asyncio.DatagramProtocol):

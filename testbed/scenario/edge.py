@@ -10,6 +10,7 @@ the end, waits for the uplink to drain and compares cloud ingest with the edge s
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 import sqlite3
@@ -80,7 +81,8 @@ class EdgePart:
         values = dict(values)
         first = spec.monitor.model
         for (name, version), trained in models.items():
-            if name == first and self.registry.active(name) is None:
+            if (name == first or name in spec.monitor.swap_on_deploy) \
+                    and self.registry.active(name) is None:
                 self.registry.install(name, version, trained.data, _sha256(trained.data))
         for name in {n for n, _ in models}:
             active = self.registry.active(name)
@@ -95,6 +97,13 @@ class EdgePart:
                 None if m.model_fb is None else f"{m.model_fb}.INITO"))),
             runner.metrics, runner.elapsed_s)
         self.trace = self._event_trace(m.trace)
+        self._running_versions = {name: v.version for name in m.swap_on_deploy
+                                  if (v := self.registry.active(name)) is not None}
+        if m.swap_on_deploy:
+            runner.metrics.define(
+                "models_swapped", "swaps", "counter",
+                "model versions the cloud installed during the run that an ONNX FB of "
+                "monitor.swap_on_deploy was re-INITed on (posted to its resource).")
         if m.daq is not None and plc is not None:
             res, daq, _pin = self.network.resolve(f"{m.daq}.REQ")
 
@@ -208,6 +217,28 @@ class EdgePart:
             metrics.record("uplink_backlog", t_s, link.backlog)
         if not self.probe.alarm and self.probe.first_alarm_s is None:
             metrics.record("alarm", t_s, 0.0)
+        if self._running_versions:
+            self._swap_deployed(metrics)
+
+    def _swap_deployed(self, metrics: MetricsRecorder) -> None:
+        """A model version the cloud installed since: its FB re-INITs on it (hot swap)."""
+        for name, fb_path in self.spec.monitor.swap_on_deploy.items():
+            active = self.registry.active(name)
+            if active is None or active.version == self._running_versions.get(name):
+                continue
+            self._running_versions[name] = active.version
+            res, fb, _pin = self.network.resolve(f"{fb_path}.MODEL")
+            if res.post(functools.partial(self._reinit, fb, fb_path, str(active.path))):
+                metrics.count("models_swapped")
+                log.info("scenario_model_swapped", edge=self.spec.name, name=name,
+                         version=active.version, fb=fb_path)
+
+    def _reinit(self, fb: FBInstance, fb_path: str, model_path: str) -> None:
+        """On the resource: the ONNX FB takes the new model file and re-INITs."""
+        res, _fb, _pin = self.network.resolve(f"{fb_path}.MODEL")
+        self.network.write(f"{fb_path}.MODEL", model_path)
+        fb.set("QI", True)
+        res.inject(f"{fb.name}.INIT")
 
     def _plc_back(self, t: float) -> None:
         """The PLC listens again after an outage: the recovery clock starts."""

@@ -41,7 +41,8 @@ __all__ = ["FederatedAggregatorPart", "FederatedSitePart", "federated_config"]
 
 log = structlog.get_logger(__name__)
 
-MODEL_NAME = "bearing_classifier_fl"
+MODEL_NAME = "bearing_classifier"
+"""The registry name the sites run their fault classifier under (swap_on_deploy)."""
 _DEPLOY_TIMEOUT_S = 15.0
 
 
@@ -132,7 +133,7 @@ class FederatedAggregatorPart:
         """Deploy to the first site; to the others only once it installed the model."""
         if self._cloud is None or not self._edge_nodes:
             return
-        version = hashlib.sha256(model).hexdigest()[:8]
+        version = f"fl-{hashlib.sha256(model).hexdigest()[:8]}"
         stages = list(self._edge_nodes.items())
         for stage, (site, node) in enumerate(stages):
             started = time.monotonic()

@@ -265,7 +265,8 @@ class SitesPart:
             lost += site_lost
             duplicated += view.duplicated_rows
             for key in ("first_alarm_s", "detection_delay_s", "inference_latency_ms",
-                        "sensor_to_actuation_ms", "edge_cpu_pct_mean", "edge_rss_mb_peak"):
+                        "sensor_to_actuation_ms", "edge_cpu_pct_mean", "edge_rss_mb_peak",
+                        "models_swapped"):
                 entry = site.report.get("metrics", {}).get(key, {})
                 for stat in ("value", "p50", "p99"):
                     if entry.get(stat) is not None:

@@ -80,6 +80,9 @@ class EdgeMonitorSpec(_Frozen):
     """The pin holding the cloud FBs' link ID (`Tele.ID`): its edge link is the one measured."""
     plant: str | None = None
     """The plant whose PLC scans timestamp the vibration blocks."""
+    swap_on_deploy: dict[str, str] = Field(default_factory=dict)
+    """Model name -> ONNX FB (`App.FB`): the FB starts on the model's first version and
+    re-INITs on each version the cloud installs later (checked every sample period)."""
     trace: list[str] = Field(default_factory=list)
     """Output events (`FB.EVENT`) logged with their time and data to `trace/<FB.EVENT>.csv`."""
 

@@ -117,6 +117,13 @@ def test_cross_site_short_run_reports_sites_federation_and_wan(tmp_path: Path) -
     assert [s["site"] for s in fed["rollout"]] == ["site_a", "site_b"]
     assert all(s["ok"] for s in fed["rollout"])
     assert (out / "federated" / "federated_classifier.onnx").read_bytes()[:1]
+    # each site's fault classifier FB re-INITed on the federated model (hot swap)
+    for name in ("site_a", "site_b"):
+        assert _metric(report, f"{name}.models_swapped")["value"] >= 1
+        inits = (out / "sites" / name / "run" / "trace" / "Site.Classify.INITO.csv"
+                 ).read_text(encoding="utf-8").splitlines()
+        assert inits[0] == "t_ns,QO"
+        assert [row.split(",")[1] for row in inits[1:]] == ["True", "True"]
     # the controller-to-I/O link, per schedule (emulated)
     control = report["control_link"]
     assert control["emulated"] is True

@@ -343,6 +343,9 @@ class EdgePart:
         while link.statistics().backlog and time.monotonic() < deadline:  # noqa: ASYNC110 - the link has no drained event; polled like finish() does
             await asyncio.sleep(0.1)
         stats = link.statistics()
+        metrics.define("uplink_backlog_at_end", "messages", "gauge",
+                       "messages still in the edge store when the run ended and the drain "
+                       "wait (8 s) was over; 0 when the uplink drained.")
         metrics.gauge("messages_stored_at_edge", stats.stored)
         metrics.gauge("uplink_backlog_at_end", stats.backlog)
         metrics.gauge("messages_replayed", stats.replayed)

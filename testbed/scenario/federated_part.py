@@ -192,6 +192,17 @@ class FederatedAggregatorPart:
         }}
 
 
+_SITE_METRICS = (
+    ("fl_site_updates_sent", "messages",
+     "payloads this site published to the aggregator (round 0 statistics, then one weight "
+     "update per round), each acknowledged by the broker."),
+    ("fl_site_bytes_sent", "bytes", "payload bytes of those messages (only weights and "
+     "feature moments leave the site, never its data)."),
+    ("fl_site_samples", "blocks", "training blocks the site simulated for itself."),
+    ("fl_site_failed", "flag", "1 when the site's federated role could not finish."),
+)
+
+
 class FederatedSitePart:
     """A site's side, in the site's process: its own data, local training, weights out."""
 
@@ -237,6 +248,8 @@ class FederatedSitePart:
 
     async def finish(self, metrics: MetricsRecorder) -> None:
         await self._task.wait(self.spec.timeout_s)
+        for name, unit, text in _SITE_METRICS:
+            metrics.define(name, unit, "gauge", text)
         stats = self._transport.statistics()
         metrics.gauge("fl_site_updates_sent", stats.updates_sent)
         metrics.gauge("fl_site_bytes_sent", stats.bytes_sent)

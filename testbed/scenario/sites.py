@@ -136,9 +136,9 @@ class SitesPart:
         self._finished = False
 
     async def __aenter__(self) -> Self:
-        for site in self.sites:
-            await self._spawn(site)
         try:
+            for site in self.sites:
+                await self._spawn(site)
             await asyncio.gather(*(self._wait_healthy(s) for s in self.sites))
         except BaseException:
             await self._stop_all()
@@ -200,20 +200,22 @@ class SitesPart:
 
     async def _reap(self, site: _Site, timeout_s: float) -> None:
         proc = site.process
-        if proc is None:
-            return
         try:
+            if proc is None:
+                return
             if proc.returncode is None:
                 try:
                     await asyncio.wait_for(proc.wait(), timeout_s)
                 except TimeoutError:
                     site.stopped_by = "SIGTERM"
-                    proc.send_signal(signal.SIGTERM)
+                    with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                        proc.send_signal(signal.SIGTERM)
                     try:
                         await asyncio.wait_for(proc.wait(), _TERM_TIMEOUT_S)
                     except TimeoutError:
                         site.stopped_by = "SIGKILL"
-                        proc.kill()
+                        with contextlib.suppress(ProcessLookupError):
+                            proc.kill()
                         await proc.wait()
             site.returncode = proc.returncode
         finally:
@@ -224,6 +226,7 @@ class SitesPart:
     async def _stop_all(self) -> None:
         for site in self.sites:
             if site.process is not None and site.process.returncode is None:
+                site.stopped_by = "SIGTERM"
                 with contextlib.suppress(ProcessLookupError):
                     site.process.send_signal(signal.SIGTERM)
         for site in self.sites:

@@ -202,3 +202,23 @@ def test_relative_certificate_paths_are_taken_from_the_file_folder(pki: Pki) -> 
     security = profiles.named("plc").security
     assert security.certificate_path == pki.folder.resolve() / "pki" / "gateway.pem"
     assert security.certificate_path.is_file()
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_forte_id_client_uses_the_endpoint_profile(pki: Pki, server: OpcUaServer) -> None:
+    """A 4diac CLIENT_0_1 with `opc_ua[READ;<endpoint>#;...]` reads through the profile."""
+    profiles = _profiles(pki, _profile_yaml("plc", server.endpoint))
+    async with running_device() as device:
+        use_opcua_clients(device, profiles)
+        res, rec = new_resource(device)
+        idx = server.namespace_index
+        io_fb(res, "Read", "CLIENT_0_1",
+              ID=f"opc_ua[READ;{server.endpoint}#;,{idx}:s=Plant.Pump1.Tag]")
+        res.connect("START.COLD", "Read.INIT")
+        res.connect("Read.INITO", "Read.REQ")
+        res.start()
+        (init,) = await rec.wait("Read", "INITO", timeout_s=8.0)
+        assert init.values == {"QO": True, "STATUS": "OK"}
+        (cnf,) = await rec.wait("Read", "CNF")
+        assert cnf.values["QO"] is True
+        assert cnf.values["RD_1"] == "P-101"

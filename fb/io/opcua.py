@@ -137,6 +137,7 @@ def _quality_status(results: Sequence[DataValueResult]) -> tuple[bool, str]:
 class OpcUaFB(IoFB):
     """Shared INIT handling: parse ENDPOINT and the node addresses, open, resolve."""
 
+    TYPE_MISMATCH = "BadTypeMismatch"
     _profile: str | None = None
 
     def _endpoint(self) -> str:

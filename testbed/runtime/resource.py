@@ -498,7 +498,11 @@ class Resource:
         draining on this thread (so never from inside FB logic), the caller runs the
         drain slice the task would have run after a wake-up; otherwise this is `post`.
         """
-        if not self._enqueue_external(thunk):
+        ext = self._external
+        if self.state is ResourceState.RUNNING and len(ext) < self.external_capacity:
+            ext.append(thunk)  # the common case of _enqueue_external, without the call
+            self._ext_posted += 1
+        elif not self._enqueue_external(thunk):
             return False
         if not self._sleeping:
             return True

@@ -51,7 +51,8 @@ _BUDGET_S = 0.005  # one drain slice before other tasks get the loop
 class _Draining(threading.local):
     """How many resources are draining on this thread (nested: a handler fed another)."""
 
-    depth = 0
+    def __init__(self) -> None:
+        self.depth = 0  # an instance attribute: read on every post_from_loop and drain
 
 
 _draining = _Draining()

@@ -26,6 +26,7 @@ import asyncio
 import re
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import structlog
@@ -104,7 +105,7 @@ class _StackContext:
     def deliver(self, values: Sequence[object]) -> None:
         snapshot = tuple(values)
         gen = self._generation
-        self._post_from_loop(lambda: self._fb._received(gen, snapshot))
+        self._post_from_loop(partial(self._fb._received, gen, snapshot))
 
     def fail(self, result: LayerOutcome) -> None:
         gen = self._generation

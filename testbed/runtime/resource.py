@@ -507,13 +507,18 @@ class Resource:
             return False
         if not self._sleeping:
             return True
-        if (_draining.depth or self.state is not ResourceState.RUNNING
+        draining = _draining
+        if (draining.depth or self.state is not ResourceState.RUNNING
                 or threading.get_ident() != self._loop_thread):
             self._wake_from_any_thread()
             return True
-        self.run_until_idle(budget_s=_BUDGET_S)
+        draining.depth = 1  # run_until_idle's work, its checks already made above
+        try:
+            self._processed += self._drain(None, _BUDGET_S)
+        finally:
+            draining.depth = 0
         wake = self._wake
-        if wake is not None and not self.idle:
+        if wake is not None and (self._queue or self._external):
             wake.set()  # the budget ran out: the task goes on with the rest
         return True
 

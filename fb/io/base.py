@@ -44,7 +44,6 @@ STATUS_NOT_INITIALISED = "NOT_INITIALISED"
 STATUS_TERMINATED = "TERMINATED"
 STATUS_INVALID_ID = "INVALID_ID"
 STATUS_INHIBITED = "INHIBITED"
-STATUS_TYPE_MISMATCH = "BadTypeMismatch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +63,9 @@ class IoFB(ServiceFB):
 
     N_SD: ClassVar[int] = 0
     N_RD: ClassVar[int] = 0
+    TYPE_MISMATCH: ClassVar[str] = "DATA_TYPE_ERROR"
+    """STATUS prefix when a value does not fit the type its RD drives (OPC UA FBs use
+    the OPC UA name, BadTypeMismatch)."""
 
     def __init__(self, name: str, resource: Resource) -> None:
         super().__init__(name, resource)
@@ -175,7 +177,7 @@ class IoFB(ServiceFB):
         if reason is not None:
             log.warning("io_value_not_convertible", fb=self.name, pin=pin, reason=reason)
             old = getattr(self, self._rd_attrs[position])
-            return old, f"{STATUS_TYPE_MISMATCH}: {pin}: {reason}"
+            return old, f"{self.TYPE_MISMATCH}: {pin}: {reason}"
         return converted, None
 
     # -- INIT helpers -------------------------------------------------------------------

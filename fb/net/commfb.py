@@ -26,6 +26,7 @@ import asyncio
 import re
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import structlog
@@ -79,6 +80,7 @@ class _StackContext:
     def __init__(self, fb: _CommFB, generation: int, rd_types: tuple[FbdkType | None, ...],
                  tasks: StackTasks | None) -> None:
         self._fb = fb
+        self._post_from_loop = fb.resource.post_from_loop
         self._generation = generation
         self._rd_types = rd_types
         self._tasks = tasks
@@ -103,11 +105,11 @@ class _StackContext:
     def deliver(self, values: Sequence[object]) -> None:
         snapshot = tuple(values)
         gen = self._generation
-        self._fb.post_from_loop(lambda: self._fb._received(gen, snapshot))
+        self._post_from_loop(partial(self._fb._received, gen, snapshot))
 
     def fail(self, result: LayerOutcome) -> None:
         gen = self._generation
-        self._fb.post_from_loop(lambda: self._fb._receive_failed(gen, result))
+        self._post_from_loop(lambda: self._fb._receive_failed(gen, result))
 
     def opened(self, result: LayerOutcome) -> None:
         gen = self._generation
@@ -287,8 +289,11 @@ class _CommFB(ServiceFB):
             self._receive_failed(generation, outcome(
                 ComStatus.DATA_TYPE_ERROR, f"{len(values)} values for {self.N_RD} RDs"))
             return
-        for attr, value in zip(self.RD_ATTRS, values, strict=True):
-            setattr(self, attr, value)
+        if self.N_RD == 1:
+            setattr(self, self.RD_ATTRS[0], values[0])
+        else:
+            for attr, value in zip(self.RD_ATTRS, values, strict=True):
+                setattr(self, attr, value)
         self._received_count += 1
         self._fire_data_event(_OK)
 
@@ -320,6 +325,16 @@ class _CommFB(ServiceFB):
 
     def _data_points(self) -> DataPoints | LayerOutcome:
         anytypes: dict[str, object] = self.__dict__.get("_anytype") or {}
+        if self.N_SD == 1:  # the common case, without the lists
+            pin = self.SD_PINS[0]
+            t = anytypes.get(pin)
+            value = getattr(self, self.SD_ATTRS[0])
+            if not isinstance(t, ElementaryType) or value is None:
+                return outcome(ComStatus.DATA_TYPE_ERROR, f"{pin} has no concrete type or value")
+            one = self._sd_types
+            if one is None or one[0] is not t:
+                one = self._sd_types = (t,)
+            return DataPoints(one, (value,))
         types: list[FbdkType] = []
         values: list[object] = []
         for pin, attr in zip(self.SD_PINS, self.SD_ATTRS, strict=True):

@@ -409,7 +409,7 @@ def run_modbus_bench(seconds: float = 5.0) -> list[Figure]:
     per_cycle = plan.requests_per_cycle
     requests = [(r.address, r.count) for r in plan.requests]
     plant = _Plant("modbus", 1, 0.0)
-    window = seconds / _MODBUS_ROUNDS
+    window = seconds / 3
     try:
 
         def poller(res: Resource) -> BENCH_COUNT:

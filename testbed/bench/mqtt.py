@@ -225,10 +225,14 @@ def _raw_paho_rate(port: int, messages: int, size: int) -> float:
     client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2)
     client.max_inflight_messages_set(_WINDOW)
     client.max_queued_messages_set(0)
+    connected = threading.Event()
     client.on_publish = on_publish
+    client.on_connect = lambda *_: connected.set()
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:
+        if not connected.wait(10):  # like the edge link, the clock starts once connected
+            raise BenchmarkError("raw paho: no CONNACK within 10 s")
         payload = bytes(size)
         topic = f"spBv1.0/{_GROUP}/DDATA/raw01/{_DEVICE}"  # as long as the edge link's topic
         start = time.perf_counter()

@@ -16,6 +16,7 @@ import asyncio
 import ctypes
 import gc
 import itertools
+import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -35,20 +36,50 @@ _PAYLOAD = bytes.fromhex("440000001a")  # DINT#26 as fbdk puts it on the wire
 _WARMUP = 200
 
 
+@dataclass(frozen=True, slots=True)
+class _Round:
+    """One side's measured round: round trips (ms), page faults and preemptions meanwhile."""
+
+    trips: tuple[float, ...]
+    page_faults: int
+    preemptions: int
+
+
+class _Stamps:
+    """Arrival times of the round trips; kernel counters over the measured ones only."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count  # warm-up included
+        self.ns: list[int] = []
+        self._usage: list[tuple[int, int]] = []
+
+    def stamp(self) -> bool:
+        """Record one arrival; True when `count` are in."""
+        self.ns.append(time.perf_counter_ns())
+        n = len(self.ns)
+        if n == _WARMUP + 1 or n == self.count:
+            usage = getrusage(RUSAGE_SELF)
+            self._usage.append((usage.ru_minflt, usage.ru_nivcsw))
+        return n >= self.count
+
+    def measured(self) -> _Round:
+        stamps = self.ns[_WARMUP:]
+        (f0, p0), (f1, p1) = self._usage[0], self._usage[-1]
+        return _Round(tuple((t1 - t0) / 1e6 for t0, t1 in itertools.pairwise(stamps)),
+                      f1 - f0, p1 - p0)
+
+
 class _RoundTrips(Tracer):
-    """Timestamps every IND of one FB; stops the run after `count` of them."""
+    """Stamps every IND of one FB; stops the run when enough are in."""
 
     def __init__(self, fb_name: str, count: int, done: asyncio.Event) -> None:
         self._fb = fb_name
-        self._count = count
         self._done = done
-        self.stamps_ns: list[int] = []
+        self.stamps = _Stamps(count)
 
     def on_emit(self, fb: FBInstance, event: str) -> None:
-        if event == "IND" and fb.name == self._fb:
-            self.stamps_ns.append(time.perf_counter_ns())
-            if len(self.stamps_ns) >= self._count:
-                self._done.set()
+        if event == "IND" and fb.name == self._fb and self.stamps.stamp():
+            self._done.set()
 
 
 def _subscriber_port(res: Resource, name: str) -> int:
@@ -65,7 +96,7 @@ def _comm(res: Resource, name: str, type_name: str, comm_id: str) -> None:
     res.write_parameter(f"{name}.ID", comm_id)
 
 
-async def _comm_fb_roundtrips(n: int) -> list[float]:
+async def _comm_fb_roundtrips(n: int) -> _Round:
     dev_a, dev_b = Device("ping"), Device("pong")
     for dev in (dev_a, dev_b):
         dev.console = lambda line: None
@@ -102,8 +133,7 @@ async def _comm_fb_roundtrips(n: int) -> list[float]:
         finally:
             dev_a.shutdown("bench over")
             dev_b.shutdown("bench over")
-    stamps = trips.stamps_ns[_WARMUP:]
-    return [(t1 - t0) / 1e6 for t0, t1 in itertools.pairwise(stamps)]
+    return trips.stamps.measured()
 
 
 class _Echo(asyncio.DatagramProtocol):
@@ -116,24 +146,22 @@ class _Echo(asyncio.DatagramProtocol):
 
 class _Pinger(asyncio.DatagramProtocol):
     def __init__(self, count: int, done: asyncio.Future[None]) -> None:
-        self._count = count
         self._done = done
-        self.stamps_ns: list[int] = []
+        self.stamps = _Stamps(count)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
         self.transport.sendto(_PAYLOAD)
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        self.stamps_ns.append(time.perf_counter_ns())
-        if len(self.stamps_ns) >= self._count:
+        if self.stamps.stamp():
             if not self._done.done():
                 self._done.set_result(None)
             return
         self.transport.sendto(data)
 
 
-async def _asyncio_echo_roundtrips(n: int) -> list[float]:
+async def _asyncio_echo_roundtrips(n: int) -> _Round:
     loop = asyncio.get_running_loop()
     echo_transport, _ = await loop.create_datagram_endpoint(_Echo, local_addr=("127.0.0.1", 0))
     port = echo_transport.get_extra_info("sockname")[1]
@@ -147,8 +175,7 @@ async def _asyncio_echo_roundtrips(n: int) -> list[float]:
     finally:
         ping_transport.close()
         echo_transport.close()
-    stamps = pinger.stamps_ns[_WARMUP:]
-    return [(t1 - t0) / 1e6 for t0, t1 in itertools.pairwise(stamps)]
+    return pinger.stamps.measured()
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -162,6 +189,7 @@ class _Side:
 
     rounds: tuple[tuple[float, ...], ...]
     page_faults: int  # minor faults over all its rounds (see `_measured_round`)
+    preemptions: int  # involuntary context switches over all its rounds
 
     def median_of(self, q: float) -> float:
         return statistics.median(_percentile(list(r), q) for r in self.rounds)
@@ -177,8 +205,8 @@ class _Side:
     def mean(self) -> float:
         return statistics.fmean(itertools.chain.from_iterable(self.rounds))
 
-    def faults_per_1000(self) -> float:
-        return 1000 * self.page_faults / max(1, self.samples)
+    def per_1000(self, count: int) -> float:
+        return 1000 * count / max(1, self.samples)
 
 
 def _pin_malloc_thresholds() -> bool:
@@ -199,17 +227,17 @@ def _pin_malloc_thresholds() -> bool:
     return bool(mallopt(m_trim_threshold, 64 << 20)) and bool(mallopt(m_mmap_threshold, 1 << 20))
 
 
-async def _measured_round(run: Callable[[int], Awaitable[list[float]]], n: int,
-                          ) -> tuple[tuple[float, ...], int]:
-    """One round from a collected heap; returns its round trips and the minor page faults.
+async def _measured_round(run: Callable[[int], Awaitable[_Round]], n: int) -> _Round:
+    """One round from a collected heap.
 
     Each side starts without the other's garbage; the fault count shows a heap that
     faults its buffers in per datagram (see `_pin_malloc_thresholds`) if it recurs.
+    The preemptions show contention: a round trip the scheduler cut into waits a
+    whole time slice (milliseconds), so once preemptions pass 1% of a side's round
+    trips its p99 measures the scheduler, and the slower side gets there first.
     """
     gc.collect()
-    before = getrusage(RUSAGE_SELF).ru_minflt
-    trips = await run(n)
-    return tuple(trips), getrusage(RUSAGE_SELF).ru_minflt - before
+    return await run(n)
 
 
 def run_udp_bench(round_trips: int = 8000, rounds: int = 8) -> list[Figure]:
@@ -227,16 +255,13 @@ def run_udp_bench(round_trips: int = 8000, rounds: int = 8) -> list[Figure]:
     async def both() -> tuple[_Side, _Side]:
         # ours, baseline, ours, baseline...: a burst of load from other processes
         # falls on both sides alike, and one bad round moves the median little
-        ours: list[tuple[float, ...]] = []
-        base: list[tuple[float, ...]] = []
-        faults = [0, 0]
+        sides: tuple[list[_Round], list[_Round]] = ([], [])
         for _ in range(rounds):
-            for side, run, out in ((0, _comm_fb_roundtrips, ours),
-                                   (1, _asyncio_echo_roundtrips, base)):
-                trips, side_faults = await _measured_round(run, per_round)
-                out.append(trips)
-                faults[side] += side_faults
-        return _Side(tuple(ours), faults[0]), _Side(tuple(base), faults[1])
+            for out, run in ((sides[0], _comm_fb_roundtrips), (sides[1], _asyncio_echo_roundtrips)):
+                out.append(await _measured_round(run, per_round))
+        ours, base = (_Side(tuple(r.trips for r in side), sum(r.page_faults for r in side),
+                            sum(r.preemptions for r in side)) for side in sides)
+        return ours, base
 
     ours, base = asyncio.run(both())
     what = (f"ours: ping.PUBLISH_1 -> pong.SUBSCRIBE_1 -> DINT2DINT -> pong.PUBLISH_1 -> "
@@ -258,7 +283,11 @@ def run_udp_bench(round_trips: int = 8000, rounds: int = 8) -> list[Figure]:
                     f"{base.spread_of(0.99)}; target ratio <= 2"),
         Figure("deploy", "udp_roundtrip_mean_ms", ours.mean(), "ms",
                "asyncio UDP echo mean", base.mean(),
-               note=f"all {ours.samples} round trips per side pooled; minor page faults "
-                    f"per 1000 round trips ours {ours.faults_per_1000():.0f}, baseline "
-                    f"{base.faults_per_1000():.0f} (set-up included for ours)"),
+               note=f"all {ours.samples} round trips per side pooled; per 1000 measured "
+                    f"round trips: minor page faults ours "
+                    f"{ours.per_1000(ours.page_faults):.0f}, baseline "
+                    f"{base.per_1000(base.page_faults):.0f}; preemptions ours "
+                    f"{ours.per_1000(ours.preemptions):.0f}, baseline "
+                    f"{base.per_1000(base.preemptions):.0f}; load {os.getloadavg()[0]:.1f} "
+                    f"on {os.cpu_count()} CPUs"),
     ]

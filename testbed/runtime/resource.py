@@ -51,7 +51,8 @@ _BUDGET_S = 0.005  # one drain slice before other tasks get the loop
 class _Draining(threading.local):
     """How many resources are draining on this thread (nested: a handler fed another)."""
 
-    depth = 0
+    def __init__(self) -> None:
+        self.depth = 0  # an instance attribute: read on every post_from_loop and drain
 
 
 _draining = _Draining()
@@ -498,17 +499,26 @@ class Resource:
         draining on this thread (so never from inside FB logic), the caller runs the
         drain slice the task would have run after a wake-up; otherwise this is `post`.
         """
-        if not self._enqueue_external(thunk):
+        ext = self._external
+        if self.state is ResourceState.RUNNING and len(ext) < self.external_capacity:
+            ext.append(thunk)  # the common case of _enqueue_external, without the call
+            self._ext_posted += 1
+        elif not self._enqueue_external(thunk):
             return False
         if not self._sleeping:
             return True
-        if (_draining.depth or self.state is not ResourceState.RUNNING
+        draining = _draining
+        if (draining.depth or self.state is not ResourceState.RUNNING
                 or threading.get_ident() != self._loop_thread):
             self._wake_from_any_thread()
             return True
-        self.run_until_idle(budget_s=_BUDGET_S)
+        draining.depth = 1  # run_until_idle's work, its checks already made above
+        try:
+            self._processed += self._drain(None, _BUDGET_S)
+        finally:
+            draining.depth = 0
         wake = self._wake
-        if wake is not None and not self.idle:
+        if wake is not None and (self._queue or self._external):
             wake.set()  # the budget ran out: the task goes on with the rest
         return True
 

@@ -143,3 +143,20 @@ async def test_subscribed_block_of_wrong_shape_gives_bad_ind(plc: SimulatedPlc) 
         (ind,) = await rec.wait("Sub", "IND")
         assert ind.values["QO"] is False
         assert str(ind.values["STATUS"]).startswith("BadTypeMismatch: RD_1:")
+
+
+async def test_modbus_register_into_an_array_is_a_data_type_error(plc: SimulatedPlc) -> None:
+    """A Modbus FB uses its own status family: DATA_TYPE_ERROR naming the RD."""
+    async with running_device() as device:
+        res, rec = new_resource(device)
+        io_fb(res, "Read", "MODBUS_READ_1", DEVICE=f"127.0.0.1:{plc.modbus_port}:1",
+              ADDR="i0")
+        res.create_fb("Sink", "TEST_WAVE_SINK_1024")
+        res.connect("Read.RD_1", "Sink.W")
+        res.connect("START.COLD", "Read.INIT")
+        res.connect("Read.INITO", "Read.REQ")
+        res.start()
+        (cnf,) = await rec.wait("Read", "CNF")
+        assert cnf.values["QO"] is False
+        assert str(cnf.values["STATUS"]).startswith(
+            "DATA_TYPE_ERROR: RD_1: ARRAY[0..1023] OF LREAL needs an array")

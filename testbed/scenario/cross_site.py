@@ -92,7 +92,8 @@ CROSS_SITE_METRICS: tuple[tuple[str, str, str, str], ...] = (
 _SCHEDULE_FIGURES = ("frames_sent", "frames_received", "frames_lost", "deadline_misses",
                      "deadline_miss_rate", "latency_p50_ms", "latency_p99_ms",
                      "latency_max_ms", "jitter_us", "link_delay_p99_ms",
-                     "be_throughput_retained", "failed")
+                     "be_throughput_retained", "failed", "model_deadline_miss_rate",
+                     "model_latency_p50_ms", "model_latency_p99_ms", "model_latency_max_ms")
 
 
 class ControlLinkSection:

@@ -147,6 +147,8 @@ def test_cross_site_short_run_reports_sites_federation_and_wan(tmp_path: Path) -
     # overload past the deadline, the gate keeps it short
     assert schedules["fifo"]["link_delay_p99_ms"] > control["deadline_ms"]
     assert schedules["qbv"]["link_delay_p99_ms"] < schedules["fifo"]["link_delay_p99_ms"]
+    assert schedules["qbv"]["model_deadline_miss_rate"] < \
+        schedules["fifo"]["model_deadline_miss_rate"]
     assert 0.0 <= _metric(report, "control_deadline_miss_rate")["value"] <= 1.0
     # every metric says what it is
     for name, entry in report["metrics"].items():

@@ -97,10 +97,14 @@ class PahoSession:
         config: MqttClientConfig,
         client_id: str,
         on_message: Callable[[ReceivedMessage], None],
+        on_settled: Callable[[bool], None] | None = None,
     ) -> None:
         self._config = config
         self._loop = asyncio.get_running_loop()
         self._on_message_cb = on_message
+        self._on_settled = on_settled
+        """Called at once (no callback round trip) when a QoS 1/2 publish leaves the in-flight
+        set: True at its acknowledgement, False when rejected or the connection is lost."""
         self.ended = asyncio.Event()
         self.end_reason: DriverError | None = None
         self._connack: asyncio.Future[None] = self._loop.create_future()
@@ -317,8 +321,9 @@ class PahoSession:
             info = self._paho.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         except ValueError as exc:
             raise DriverConfigError(f"cannot publish to {topic!r}: {exc}") from exc
+        # a failed outcome is marked retrieved where it is set (`_fail`), not by a done callback
+        # on every message: nobody may await the futures of a lost connection
         acked: asyncio.Future[None] = self._loop.create_future()
-        acked.add_done_callback(retrieve_outcome)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise ConnectionLost(f"publish to {topic!r}: {paho.error_string(info.rc)}")
         if qos == 0:
@@ -387,6 +392,9 @@ class PahoSession:
         self._session_present = bool(flags.session_present)
         if not reason.is_failure:
             self._connack.set_result(None)
+            # TLS failures matter only until CONNACK; paho formats a log line for every packet
+            # while a log callback is set
+            self._paho.on_log = None
             return
         where = f"{self._config.host}:{self._config.port}"
         error: DriverError
@@ -415,10 +423,15 @@ class PahoSession:
         _properties: Properties | None,
     ) -> None:
         acked = self._inflight.pop(mid, None)
-        if acked is None or acked.done():
+        if acked is None:
             return
-        if reason.is_failure:
-            acked.set_exception(ProtocolError(f"broker rejected message {mid}: {reason}"))
+        failed = reason.is_failure
+        if self._on_settled is not None:
+            self._on_settled(not failed)
+        if acked.done():
+            return
+        if failed:
+            _fail(acked, ProtocolError(f"broker rejected message {mid}: {reason}"))
         else:
             acked.set_result(None)
 
@@ -470,11 +483,19 @@ class PahoSession:
         self.ended.set()
         if not self._connack.done():
             self._connack.set_exception(reason)
+        if self._on_settled is not None:
+            for _ in self._inflight:
+                self._on_settled(False)
         for pending in [*self._inflight.values(), *self._subacks.values()]:
             if not pending.done():
-                pending.set_exception(ConnectionLost(str(reason)))
+                _fail(pending, ConnectionLost(str(reason)))
         self._inflight.clear()
         self._subacks.clear()
+
+
+def _fail(future: asyncio.Future[None], error: DriverError) -> None:
+    future.set_exception(error)
+    future.exception()  # retrieved: no "exception was never retrieved" if nobody awaits it
 
 
 def submit_connect(

@@ -9,6 +9,7 @@ certificates are fatal by default: retrying cannot fix them, so the client moves
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import enum
 import uuid
@@ -83,6 +84,43 @@ class _Counters:
     received: int = 0
 
 
+class _InflightWindow:
+    """Counts QoS 1/2 messages in flight; publishers past the limit wait, first come first
+    served. A slot taken without waiting costs no coroutine (unlike `asyncio.Semaphore`)."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def try_take(self) -> bool:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        if self.try_take():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot while being cancelled: pass it on
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot goes straight to the oldest waiter
+                return
+        self._free += 1
+
+
 class MqttClient:
     """A supervised MQTT 3.1.1/5 connection (paho-mqtt 2.x driven by the event loop).
 
@@ -106,7 +144,7 @@ class MqttClient:
         self._wake = asyncio.Event()
         self._fatal: DriverError | None = None
         self._last_error: str | None = None
-        self._window = asyncio.Semaphore(config.max_inflight)
+        self._window = _InflightWindow(config.max_inflight)
         self._subscriptions: list[Subscription] = []
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._task_group: asyncio.TaskGroup | None = None
@@ -258,17 +296,39 @@ class MqttClient:
             raise DriverConfigError(f"qos must be 0, 1 or 2, got {qos}")
         if self._session is None or not self.is_connected:
             raise ConnectionLost(f"not connected to {self._config.host}:{self._config.port}")
-        if qos > 0 and not self._window.locked():
-            await self._window.acquire()  # room now: returns without waiting, no deadline needed
-        elif qos > 0:
+        if qos > 0 and not self._window.try_take():
             try:
                 async with asyncio.timeout(self._config.publish_timeout_s):
-                    await self._window.acquire()
+                    await self._window.take()
             except TimeoutError as exc:
                 raise DriverTimeout(
                     f"in-flight window ({self._config.max_inflight}) still full after "
                     f"{self._config.publish_timeout_s} s"
                 ) from exc
+        return self._send(topic, payload, qos, retain, user_properties)
+
+    def publish_nowait(
+        self, topic: str, payload: bytes, qos: int = 0, retain: bool = False
+    ) -> Delivery | None:
+        """`publish` when the in-flight window has room now, else None (then await `publish`):
+        the per-message path of a forwarder, without a coroutine per message."""
+        if qos not in (0, 1, 2):
+            raise DriverConfigError(f"qos must be 0, 1 or 2, got {qos}")
+        if self._session is None or not self.is_connected:
+            raise ConnectionLost(f"not connected to {self._config.host}:{self._config.port}")
+        if qos > 0 and not self._window.try_take():
+            return None
+        return self._send(topic, payload, qos, retain, ())
+
+    def _send(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        user_properties: Iterable[tuple[str, str]],
+    ) -> Delivery:
+        """Hand a message to the session; a QoS 1/2 caller holds a window slot."""
         session = self._session
         try:
             if session is None or not self.is_connected:
@@ -279,13 +339,12 @@ class MqttClient:
                 self._window.release()
             raise
         self._counters.published += 1
-        if qos > 0:
-            delivery.acked.add_done_callback(self._on_delivery_done)
         return delivery
 
-    def _on_delivery_done(self, acked: asyncio.Future[None]) -> None:
+    def _on_settled(self, acked: bool) -> None:
+        # the session calls this once per QoS 1/2 delivery that left its in-flight set
         self._window.release()
-        if not acked.cancelled() and acked.exception() is None:
+        if acked:
             self._counters.acked += 1
 
     async def subscribe(
@@ -378,7 +437,9 @@ class MqttClient:
 
     async def _connect_once(self) -> PahoSession:
         assert self._executor is not None
-        session = PahoSession(self._config, self._client_id, self._dispatch)
+        session = PahoSession(
+            self._config, self._client_id, self._dispatch, on_settled=self._on_settled
+        )
         pending = self._pending_connect = submit_connect(self._executor, session)
         try:
             await asyncio.wrap_future(pending)

@@ -19,12 +19,19 @@ host offline, an earlier process) are replayed with `is_historical` at `replay_r
 shared round-robin, while streams without backlog send live data at once. The 64-bit store id
 travels in the payload `uuid` for end-to-end dedupe.
 
+Per live message the work is done once: `collect` encodes both the stored and the wire form,
+the commit is shared (`report_many`, or concurrent `report`s), the committed message waits in
+memory (`live_buffer`) rather than being read back, is framed around its pre-encoded metrics
+(seq, time, id) and is deleted at PUBACK in a range with its neighbours. Replayed (historical)
+messages and messages of an earlier process are decoded and encoded again.
+
 ```python
 config = EdgeLinkConfig(mqtt=MqttClientConfig(port=port), node=EdgeNodeConfig(...),
                         store=StoreConfig(path=Path("edge.db")))
 async with EdgeLink(config, devices={"pump": [MetricSpec("speed", DataType.DOUBLE, 0.0)]}) as link:
     await link.wait_ready()
     await link.report("pump", {"speed": 1450.0})      # durable on return; None if suppressed
+    await link.report_many([("pump", {"speed": 1460.0}), ("valve", {"open": True})])  # one commit
     command = await link.receive_command()            # a DCMD/NCMD write
 ```
 """
@@ -87,7 +94,7 @@ CommandListener = Callable[[CommandWrite], None]
 """Called on the event loop for every NCMD/DCMD write; must not block."""
 
 _NODE_STREAM = ""
-_DECODED_LIMIT = 8192
+_DECODED_LIMIT = 32768
 
 
 class EdgeLinkConfig(BaseModel):
@@ -104,6 +111,9 @@ class EdgeLinkConfig(BaseModel):
     """Historical messages per second at most (all streams together)."""
     replay_burst: int = Field(default=200, ge=1)
     fetch_batch: int = Field(default=512, ge=1)
+    live_buffer: int = Field(default=8192, ge=1)
+    """Committed messages per stream kept in memory until sent; past this, a fast producer's
+    messages are read back from the store instead (memory against a re-read)."""
     sends_per_turn: int = Field(default=64, ge=1)
     command_queue_size: int = Field(default=256, ge=1)
     """Commands kept for `receive_command()`; past it the oldest is dropped (counted)."""
@@ -204,7 +214,9 @@ class _ClientTransport:
         client = self.client
         if client is None:
             raise ConnectionLost("edge link is not connected")
-        delivery = await client.publish(topic, payload, qos, retain)
+        delivery = client.publish_nowait(topic, payload, qos, retain)
+        if delivery is None:  # the in-flight window is full: wait for room
+            delivery = await client.publish(topic, payload, qos, retain)
         self.bytes_published += len(topic.encode()) + len(payload)
         sink = _delivery_sink.get()
         if sink is not None:
@@ -258,6 +270,7 @@ class EdgeLink:
         self._decoded: dict[bytes, DataMessage] = {}
         """Messages reported by this process and not yet sent, by stored bytes: saves decoding
         them again at send time (bounded by `_DECODED_LIMIT`; misses are decoded)."""
+        self._topics: dict[str | None, str] = {}
         self._boundary_id: int | None = None
         """Stored ids up to this one go out as historical (set whenever the node turns ready)."""
 
@@ -398,28 +411,90 @@ class EdgeLink:
         id (durable on return), or None when nothing changed enough. Raises `MetricValueError`
         for undeclared metrics or ill-typed values, `StoreError` if the store refuses.
         """
+        self._check_reporting()
+        prepared = self._prepare(device_id, values, timestamp_ms)
+        if prepared is None:
+            return None
+        try:
+            stored = await self._store.append(*prepared)
+        except BaseException:
+            self._decoded.pop(prepared[2], None)
+            raise
+        return stored.id
+
+    async def report_many(
+        self,
+        reports: Sequence[tuple[str | None, Mapping[str, MetricValue]]],
+        timestamp_ms: int | None = None,
+    ) -> list[int | None]:
+        """`report` for several (device_id, values) pairs, in order, with one store commit
+        (group commit without a task per report): one DATA message per pair.
+
+        Returns the store ids (None where nothing changed enough), all durable on return.
+        Behaves like calling `report` for each pair and stopping at the first error: a
+        `MetricValueError` is raised after the pairs before it are stored; a `StoreError`
+        (e.g. `StoreFullError` under reject_new) after everything that fitted is stored.
+        """
+        self._check_reporting()
+        prepared: list[tuple[str, str, bytes] | None] = []
+        failure: DriverError | None = None
+        for device_id, values in reports:
+            try:
+                prepared.append(self._prepare(device_id, values, timestamp_ms))
+            except DriverError as exc:
+                failure = exc
+                break
+        messages = [message for message in prepared if message is not None]
+        try:
+            outcomes = iter(await self._store.append_many(messages))
+        except BaseException:
+            for _stream, _topic, payload in messages:
+                self._decoded.pop(payload, None)
+            raise
+        ids: list[int | None] = []
+        store_failure: DriverError | None = None  # earlier in order than a collect failure
+        for item in prepared:
+            if item is None:
+                ids.append(None)
+                continue
+            outcome = next(outcomes)
+            if isinstance(outcome, DriverError):
+                self._decoded.pop(item[2], None)
+                store_failure = store_failure or outcome
+                ids.append(None)
+            else:
+                ids.append(outcome.id)
+        if store_failure is not None:
+            raise store_failure
+        if failure is not None:
+            raise failure
+        return ids
+
+    def _check_reporting(self) -> None:
         if self._state not in (EdgeLinkState.RUNNING, EdgeLinkState.FAILED):
             raise ConnectionLost(f"edge link is {self._state.value}")
+
+    def _prepare(
+        self, device_id: str | None, values: Mapping[str, MetricValue], timestamp_ms: int | None
+    ) -> tuple[str, str, bytes] | None:
+        """Collect one report into (stream, topic, payload) for the store, or None."""
         message = self._node.collect(device_id, values, timestamp_ms)
         if message is None:
             return None
-        topic = message_topic(
-            self._config.node.group_id,
-            MessageType.NDATA if device_id is None else MessageType.DDATA,
-            self._config.node.edge_node_id,
-            device_id,
-        )
+        topic = self._topics.get(device_id)
+        if topic is None:
+            topic = self._topics[device_id] = message_topic(
+                self._config.node.group_id,
+                MessageType.NDATA if device_id is None else MessageType.DDATA,
+                self._config.node.edge_node_id,
+                device_id,
+            )
         if not self.is_ready:
             self._counters.held += 1
         payload = message.to_bytes()
         if len(self._decoded) < _DECODED_LIMIT:
             self._decoded[payload] = message
-        try:
-            stored = await self._store.append(device_id or _NODE_STREAM, topic, payload)
-        except BaseException:
-            self._decoded.pop(payload, None)
-            raise
-        return stored.id
+        return device_id or _NODE_STREAM, topic, payload
 
     def add_command_listener(self, listener: CommandListener) -> None:
         """Call `listener` for every NCMD/DCMD write (deploy agents, twins, command FBs)."""
@@ -559,7 +634,7 @@ class EdgeLink:
         stream.appends_seen += 1
         if message.id <= stream.cursor:
             return
-        if not stream.in_db and len(stream.buffer) < self._config.fetch_batch:
+        if not stream.in_db and len(stream.buffer) < self._config.live_buffer:
             stream.buffer.append(message)
             stream.cursor = message.id
         else:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections.abc import Iterator
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import structlog
 from amqtt.broker import Broker
@@ -39,6 +40,19 @@ class EmbeddedBrokerConfig(BaseModel):
     stop_timeout_s: float = Field(default=10.0, gt=0)
     quiet: bool = True
     """Keep amqtt's per-connection INFO lines out of the log (warnings still pass)."""
+
+
+class _SnapshotIterDict(dict[str, Any]):
+    """A dict whose iteration walks a copy, so it may change while a loop awaits."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().keys()))
+
+    def items(self) -> Any:
+        return list(super().items())
+
+    def keys(self) -> Any:
+        return list(super().keys())
 
 
 class EmbeddedBroker:
@@ -80,6 +94,10 @@ class EmbeddedBroker:
         }
         try:
             self._broker = Broker(broker_config)
+            # amqtt 0.12 iterates its subscription table across awaits (retained replay on
+            # connect, broadcast): a client subscribing meanwhile raised "dictionary
+            # changed size during iteration" and left the connecting client's session dead
+            self._broker._subscriptions = _SnapshotIterDict()
             async with asyncio.timeout(config.start_timeout_s):
                 await self._broker.start()
         except TimeoutError as exc:

@@ -21,7 +21,9 @@ Acknowledgements are batched into the next commit: losing them in a crash only c
 re-send, which end-to-end dedupe by id absorbs.
 
 Blocking: SQLite runs in one worker thread owned by the store; the event loop only queues work.
-Appends that arrive while a commit is in progress are grouped into the next one (group commit).
+Appends that arrive while a commit is in progress are grouped into the next one (group commit);
+`append_many` hands a whole batch over at once (one future, one `executemany`). Acks are
+deleted as ranges of consecutive ids, so in-order PUBACKs cost two statements per commit.
 
 Capacity: a byte budget (`max_bytes`: payload + topic + stream) and an age limit (`max_age_s`).
 Past the budget, `overflow="drop_oldest"` deletes the oldest messages (counted as
@@ -37,11 +39,11 @@ import concurrent.futures
 import enum
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self, TypeVar
+from typing import Literal, NamedTuple, Self, TypeVar
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
@@ -78,7 +80,6 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_stream ON messages (stream, id);
 """
 _T = TypeVar("_T")
-_CHUNK = 500  # ids per IN (...) clause, well under SQLite's variable limit
 
 
 class StoreError(DriverError):
@@ -100,7 +101,7 @@ class StoreConfig(BaseModel):
     overflow: StoreOverflow = "drop_oldest"
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     max_batch: int = Field(default=1000, ge=1)
-    """Appends per commit at most."""
+    """Appends per commit at most (one `append_many` call larger than this is one commit)."""
 
 
 class StoreState(enum.Enum):
@@ -142,14 +143,26 @@ class StoreStatistics:
     removed_through_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class _Append:
+class _Append(NamedTuple):
+    """One message waiting for its commit (a tuple: thousands are built per second)."""
+
     stream: str
     topic: str
     payload: bytes
     qos: int
     retain: bool
     created_ns: int
+
+
+_Outcome = StoredMessage | StoreFullError
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One `append`/`append_many` call: its messages and the future of their outcomes."""
+
+    items: list[_Append]
+    waiter: asyncio.Future[list[_Outcome]]
 
 
 @dataclass(slots=True)
@@ -204,8 +217,9 @@ class _Database:
             try:
                 result.acked = self._delete_ids(acks)
                 result.expired = self._expire()
-                for item in appends:
-                    result.outcomes.append(self._insert(item, result))
+                if not self._insert_all(appends, result):
+                    for item in appends:
+                        result.outcomes.append(self._insert(item, result))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -220,15 +234,15 @@ class _Database:
         return result
 
     def _delete_ids(self, ids: list[int]) -> int:
+        """Delete acknowledged ids as runs of consecutive ids (PUBACKs mostly come in order,
+        so a batch of thousands of acks is usually one range: two statements)."""
         removed = 0
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for low, high in _id_ranges(ids):
             row = self._db.execute(
-                f"SELECT COALESCE(SUM(size), 0), COUNT(*) FROM messages WHERE id IN ({marks})",  # noqa: S608 -- only '?' placeholders are interpolated
-                chunk,
+                "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM messages WHERE id BETWEEN ? AND ?",
+                (low, high),
             ).fetchone()
-            self._db.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk)  # noqa: S608 -- only '?' placeholders are interpolated
+            self._db.execute("DELETE FROM messages WHERE id BETWEEN ? AND ?", (low, high))
             self.pending_bytes -= int(row[0])
             self.pending_messages -= int(row[1])
             removed += int(row[1])
@@ -260,6 +274,37 @@ class _Database:
             "SELECT MAX(id) FROM messages WHERE created_ns < ?", (cutoff_ns,)
         ).fetchone()[0]
         return self._delete_through(int(last))
+
+    def _insert_all(self, appends: list[_Append], result: _BatchResult) -> bool:
+        """Insert the whole batch with one `executemany` when it fits the budget as it is
+        (no overflow decision per message); False leaves it to `_insert`, one by one.
+
+        Ids are given explicitly, continuing from `last_id` (AUTOINCREMENT's high-water mark,
+        which SQLite raises to the largest id inserted), so they are known without a query.
+        """
+        if not appends:
+            return True
+        sizes = [len(a.payload) + len(a.topic.encode()) + len(a.stream.encode()) for a in appends]
+        total = sum(sizes)
+        if self.pending_bytes + total > self._config.max_bytes:
+            return False
+        first = self.last_id + 1
+        self._db.executemany(
+            "INSERT INTO messages (id, stream, topic, payload, qos, retain, created_ns, size) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (first + n, a.stream, a.topic, a.payload, a.qos, a.retain, a.created_ns, size)
+                for n, (a, size) in enumerate(zip(appends, sizes, strict=True))
+            ],
+        )
+        self.last_id = first + len(appends) - 1
+        self.pending_bytes += total
+        self.pending_messages += len(appends)
+        result.outcomes.extend(
+            StoredMessage(first + n, a.stream, a.topic, a.payload, a.qos, a.retain, a.created_ns)
+            for n, a in enumerate(appends)
+        )
+        return True
 
     def _insert(self, item: _Append, result: _BatchResult) -> StoredMessage | StoreFullError:
         size = len(item.payload) + len(item.topic.encode()) + len(item.stream.encode())
@@ -340,6 +385,22 @@ class _Database:
         return {str(stream): int(count) for stream, count in rows}
 
 
+def _id_ranges(ids: list[int]) -> list[tuple[int, int]]:
+    """Sorted, distinct ids as inclusive (low, high) runs of consecutive integers."""
+    ranges: list[tuple[int, int]] = []
+    if not ids:
+        return ranges
+    ordered = sorted(set(ids))
+    low = high = ordered[0]
+    for message_id in ordered[1:]:
+        if message_id != high + 1:
+            ranges.append((low, high))
+            low = message_id
+        high = message_id
+    ranges.append((low, high))
+    return ranges
+
+
 @dataclass(slots=True)
 class _Counters:
     appended: int = 0
@@ -358,7 +419,7 @@ class MessageStore:
         self._state = StoreState.NEW
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._db: _Database | None = None
-        self._pending: list[tuple[_Append, asyncio.Future[StoredMessage]]] = []
+        self._pending: list[_Request] = []
         self._acks: list[int] = []
         self._dirty = asyncio.Event()
         self._idle = asyncio.Event()
@@ -423,9 +484,11 @@ class MessageStore:
                 self._writer.cancel()
             if self._task_group is not None:
                 await self._task_group.__aexit__(None, None, None)
-            for _, waiter in self._pending:
-                if not waiter.done():
-                    waiter.set_exception(StoreError("store closed before the message was written"))
+            for request in self._pending:
+                if not request.waiter.done():
+                    request.waiter.set_exception(
+                        StoreError("store closed before the message was written")
+                    )
             self._pending.clear()
             if self._db is not None:
                 await self._run(self._db.close)
@@ -447,11 +510,36 @@ class MessageStore:
 
         Raises `StoreFullError` under reject_new when the budget is exhausted.
         """
+        (outcome,) = await self._submit(
+            [_Append(stream, topic, bytes(payload), qos, retain, time.time_ns())]
+        )
+        if isinstance(outcome, StoreFullError):
+            raise outcome
+        return outcome
+
+    async def append_many(
+        self, messages: Sequence[tuple[str, str, bytes]], qos: int = 1, retain: bool = False
+    ) -> list[StoredMessage | StoreFullError]:
+        """Queue (stream, topic, payload) messages in order and return once all of them are
+        committed, in one transaction when they fit `max_batch`: one future and one commit
+        instead of one per message.
+
+        Each outcome is the stored message, or the `StoreFullError` that refused it under
+        reject_new (later messages may still fit).
+        """
+        now = time.time_ns()
+        return await self._submit(
+            [_Append(stream, topic, bytes(payload), qos, retain, now)
+             for stream, topic, payload in messages]
+        )
+
+    async def _submit(self, items: list[_Append]) -> list[_Outcome]:
         if self._state is not StoreState.OPEN:
             raise StoreError(f"store is {self._state.value}")
-        waiter: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
-        item = _Append(stream, topic, bytes(payload), qos, retain, time.time_ns())
-        self._pending.append((item, waiter))
+        waiter: asyncio.Future[list[_Outcome]] = asyncio.get_running_loop().create_future()
+        if not items:
+            return []
+        self._pending.append(_Request(items, waiter))
         self._idle.clear()
         self._dirty.set()
         return await waiter
@@ -506,32 +594,51 @@ class MessageStore:
             if not self._pending and not self._acks:
                 self._idle.set()
                 continue
-            batch = self._pending[: self._config.max_batch]
-            del self._pending[: self._config.max_batch]
+            batch = self._take_batch()
             acks, self._acks = self._acks, []
+            items = [item for request in batch for item in request.items]
             try:
-                result = await self._run(self._db.write_batch, [item for item, _ in batch], acks)
+                result = await self._run(self._db.write_batch, items, acks)
             except StoreError as exc:
                 # acks of this batch are lost: their messages are sent again (dedupe absorbs it)
                 _log.error(
                     "message_store_write_failed", path=str(self._config.path), error=str(exc)
                 )
-                for _, waiter in batch:
-                    if not waiter.done():
-                        waiter.set_exception(exc)
+                for request in batch:
+                    if not request.waiter.done():
+                        request.waiter.set_exception(exc)
                 self._dirty.set()
                 continue
             self._account(result)
-            for (_, waiter), outcome in zip(batch, result.outcomes, strict=True):
-                if isinstance(outcome, StoreFullError):
-                    if not waiter.done():
-                        waiter.set_exception(outcome)
-                    continue
-                for listener in self._listeners:
-                    listener(outcome)
-                if not waiter.done():
-                    waiter.set_result(outcome)
+            self._deliver(batch, result.outcomes)
             self._dirty.set()
+
+    def _take_batch(self) -> list[_Request]:
+        """Whole requests, oldest first, up to `max_batch` messages (at least one request)."""
+        taken = 0
+        count = 0
+        for request in self._pending:
+            if count and count + len(request.items) > self._config.max_batch:
+                break
+            count += len(request.items)
+            taken += 1
+        batch = self._pending[:taken]
+        del self._pending[:taken]
+        return batch
+
+    def _deliver(self, batch: list[_Request], outcomes: list[_Outcome]) -> None:
+        """Tell the listeners about every stored message in id order, then wake the callers."""
+        listeners = self._listeners
+        start = 0
+        for request in batch:
+            mine = outcomes[start : start + len(request.items)]
+            start += len(request.items)
+            for outcome in mine:
+                if not isinstance(outcome, StoreFullError):
+                    for listener in listeners:
+                        listener(outcome)
+            if not request.waiter.done():
+                request.waiter.set_result(mine)
 
     def _account(self, result: _BatchResult) -> None:
         counters = self._counters

@@ -51,7 +51,11 @@ class _Ingress(asyncio.DatagramProtocol):
 class EmulatedLink:
     """A one-shot async context manager: add ports, then traffic flows through the model."""
 
-    def __init__(self, profile: LinkProfile, host: str = "127.0.0.1") -> None:
+    def __init__(self, profile: LinkProfile, host: str = "127.0.0.1", *,
+                 epoch_ns: int | None = None) -> None:
+        """`epoch_ns`: the `time.monotonic_ns()` the link clock counts from (the time base
+        of the gate schedule's `base_time_ns`), so a caller can align the gate windows to
+        an application's cycle; it must not lie in the future. Default: when entered."""
         self.profile = profile
         self.host = host
         self.model = LinkModel(profile)
@@ -62,6 +66,7 @@ class EmulatedLink:
         self._task: asyncio.Task[None] | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._closed = False
+        self._epoch_ns = epoch_ns
         self._t0_ns = 0
 
     def now_ns(self) -> int:
@@ -69,7 +74,10 @@ class EmulatedLink:
 
     async def __aenter__(self) -> Self:
         loop = asyncio.get_running_loop()
-        self._t0_ns = time.monotonic_ns()
+        now = time.monotonic_ns()
+        if self._epoch_ns is not None and self._epoch_ns > now:
+            raise DriverError(f"link epoch {self._epoch_ns} ns lies in the future (now {now})")
+        self._t0_ns = now if self._epoch_ns is None else self._epoch_ns
         self._egress, _ = await loop.create_datagram_endpoint(
             asyncio.DatagramProtocol, local_addr=(self.host, 0))
         self._tg = asyncio.TaskGroup()

@@ -44,6 +44,7 @@ DataTypeName = Literal[
 """Built-in OPC UA data types a simulated variable can have."""
 
 ScalarValue = bool | int | float | str | bytes | None
+InitialValue = ScalarValue | tuple[object, ...]
 
 
 class _Frozen(BaseModel):
@@ -73,12 +74,18 @@ class ArgumentSpec(_Frozen):
 
 
 class VariableSpec(_Frozen):
-    """A process variable: type, initial value, writability, units."""
+    """A process variable: type, initial value, writability, units.
+
+    ``dimensions`` makes it an array (ValueRank = number of dimensions,
+    ArrayDimensions = the lengths, 0 for an open length), e.g. ``(4096,)`` for a
+    waveform block; empty means a scalar.
+    """
 
     kind: Literal["variable"] = "variable"
     name: str
     data_type: DataTypeName
-    initial: ScalarValue = None
+    dimensions: tuple[Annotated[int, Field(ge=0)], ...] = ()
+    initial: InitialValue = None
     writable: bool = False
     description: str = ""
     engineering_units: EngineeringUnitsSpec | None = None

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+import numpy as np
 import structlog
 from asyncua import ua
 from asyncua.client.client import Client
@@ -52,7 +53,7 @@ from drivers.opcua.config import (
 from drivers.opcua.errors import error_for_status, item_error, map_asyncua_error
 from drivers.opcua.quality import DataValueResult, Quality
 from drivers.opcua.subscription import OpcUaSubscription, OpcUaSubscriptionStatistics
-from drivers.opcua.values import coerce_value
+from drivers.opcua.values import coerce_array, coerce_value
 
 __all__ = ["OpcUaClientSession", "OpcUaSessionState", "OpcUaSessionStatistics"]
 
@@ -113,6 +114,14 @@ def _variant_type_of(data_type: ua.NodeId) -> ua.VariantType | None:
     if data_type.NamespaceIndex == 0 and isinstance(ident, int) and 1 <= ident <= 25:
         return ua.VariantType(ident)
     return None
+
+
+def _coerce(value: object, data_type: str, where: str) -> object:
+    """A scalar checked against ``data_type``; a list, tuple or NumPy array element-wise
+    (any length: the server checks the node's ArrayDimensions)."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return coerce_array(value, data_type, (0,) * np.ndim(value), where)
+    return coerce_value(value, data_type, where)
 
 
 class OpcUaClientSession:
@@ -490,7 +499,7 @@ class OpcUaClientSession:
             data_values = []
             for address, (_, value), vtype in zip(parsed, pairs, types, strict=True):
                 if vtype is not None and vtype.name not in ("Variant", "ExtensionObject"):
-                    value = coerce_value(value, vtype.name, f"write {address}")
+                    value = _coerce(value, vtype.name, f"write {address}")
                 data_values.append(data_value(variant(value, vtype)))
             statuses = await client.uaclient.write_attributes(
                 node_ids, data_values, AttributeIds.Value
@@ -552,7 +561,7 @@ class OpcUaClientSession:
             for index, value in enumerate(arguments):
                 vtype = input_types[index] if index < len(input_types) else None
                 if vtype is not None:
-                    value = coerce_value(value, vtype.name, f"call {method_address} arg {index}")
+                    value = _coerce(value, vtype.name, f"call {method_address} arg {index}")
                 variants.append(variant(value, vtype))
             request = ua.CallMethodRequest()
             request.ObjectId = object_id

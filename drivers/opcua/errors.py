@@ -124,6 +124,10 @@ def map_asyncua_error(exc: Exception, context: str) -> DriverError:
         return DriverTimeout(f"{context}: no answer before the deadline")
     if isinstance(exc, ConnectionError | OSError | EOFError):
         return ConnectionLost(f"{context}: {exc or type(exc).__name__}")
+    if isinstance(exc, UaError) and str(exc).startswith("No matching endpoints"):
+        # asyncua's own check: the server offers no endpoint with our policy and mode
+        return error_for_status(status_codes.StatusCodes.BadSecurityPolicyRejected,
+                                f"{context} ({exc})")
     if isinstance(exc, UaError):
         return ProtocolError(f"{context}: {exc}")
     if isinstance(exc, ValueError | TypeError):

@@ -38,7 +38,7 @@ from drivers.opcua.address_space import (
 )
 from drivers.opcua.config import OpcUaServerConfig, SecurityMode, SecurityPolicy
 from drivers.opcua.server_security import ClientTrustList, PasswordUserManager
-from drivers.opcua.values import coerce_value, default_value
+from drivers.opcua.values import coerce_array, coerce_value, default_array, default_value
 
 __all__ = ["MethodHandler", "OpcUaServer", "OpcUaServerState", "OpcUaServerStatistics"]
 
@@ -273,11 +273,23 @@ class OpcUaServer:
 
     async def _add_variable(self, parent: Node, path: str, spec: VariableSpec) -> None:
         variant_type = ua.VariantType[spec.data_type]
-        initial = spec.initial if spec.initial is not None else default_value(spec.data_type)
-        value = coerce_value(initial, spec.data_type, f"variable {path}")
-        node = await parent.add_variable(
-            self._node_id(path), self._qualified(spec.name), ua.Variant(value, variant_type)
-        )
+        where = f"variable {path}"
+        if spec.dimensions:
+            array_initial: object = spec.initial
+            if array_initial is None:
+                array_initial = default_array(spec.data_type, spec.dimensions)
+            array = coerce_array(array_initial, spec.data_type, spec.dimensions, where)
+            first = ua.Variant(array, variant_type)
+        else:
+            initial = spec.initial if spec.initial is not None else default_value(spec.data_type)
+            first = ua.Variant(coerce_value(initial, spec.data_type, where), variant_type)
+        node = await parent.add_variable(self._node_id(path), self._qualified(spec.name), first)
+        if spec.dimensions:
+            await node.write_value_rank(len(spec.dimensions))
+            await node.write_attribute(
+                AttributeIds.ArrayDimensions,
+                ua.DataValue(ua.Variant(list(spec.dimensions), ua.VariantType.UInt32)),
+            )
         if spec.writable:
             await node.set_writable(True)
         if spec.description:
@@ -426,7 +438,12 @@ class OpcUaServer:
         prepared: list[tuple[ua.NodeId, ua.DataValue]] = []
         for path, value in values.items():
             var = self._variable(path)
-            checked = coerce_value(value, var.spec.data_type, f"variable {path}")
+            spec = var.spec
+            checked = (
+                coerce_array(value, spec.data_type, spec.dimensions, f"variable {path}")
+                if spec.dimensions
+                else coerce_value(value, spec.data_type, f"variable {path}")
+            )
             prepared.append(
                 (
                     var.node_id,

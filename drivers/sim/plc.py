@@ -43,7 +43,7 @@ from drivers.opcua import MethodHandler, OpcUaServer, OpcUaServerConfig
 from drivers.sim.clock import Clock, MonotonicClock
 from drivers.sim.factory import create_model
 from drivers.sim.faults import FaultSpec
-from drivers.sim.model import PlantModel, PlantState, ScalarValue, SignalKind
+from drivers.sim.model import PlantModel, PlantState, ScalarValue, SignalKind, Waveform
 from drivers.sim.plc_maps import (
     STATUS_MODEL_TIME,
     STATUS_RUNNING,
@@ -158,6 +158,7 @@ class SimulatedPlc:
         self._commands: dict[str, ScalarValue] = dict(self._initial_inputs)
         self._seen_modbus: dict[str, PointValue] = {}
         self._seen_opcua: dict[str, object] = {}
+        self._published_blocks: dict[str, float] = {}
         self._state = PlcState.NEW
         self._program_running = True
         self._opcua: OpcUaServer | None = None
@@ -367,6 +368,7 @@ class SimulatedPlc:
         fallback = first and self._config.fallback_to_free_port
         self._seen_modbus.clear()
         self._seen_opcua.clear()
+        self._published_blocks.clear()
         initial = self._modbus_values(self._model.state())
         modbus = ModbusServer(
             [b.point for b in self._modbus_bindings],
@@ -619,6 +621,11 @@ class SimulatedPlc:
             return
         values: dict[str, object] = {}
         for binding in self._opcua_bindings:
+            if binding.array:
+                block = self._new_block(binding.path, state.waveforms[binding.signal])
+                if block is not None:
+                    values[binding.path] = block
+                continue
             if binding.is_command and not commands:
                 continue
             value = self._value_of(state, binding.signal, binding.is_command)
@@ -631,6 +638,21 @@ class SimulatedPlc:
             for binding in self._opcua_bindings:
                 if binding.is_command:
                     self._seen_opcua[binding.path] = values[binding.path]
+
+
+    def _new_block(self, path: str, block: Waveform) -> object | None:
+        """The block's samples once they are all new since the last published block.
+
+        Blocks overlap from scan to scan (a sliding window); publishing only disjoint
+        ones gives subscribers each sample once, at a rate the sample rate sets, not
+        the scan rate.
+        """
+        last = self._published_blocks.get(path)
+        span_s = len(block.samples) / block.sample_rate_hz
+        if last is not None and block.end_time_s - last < span_s - 0.5 / block.sample_rate_hz:
+            return None
+        self._published_blocks[path] = block.end_time_s
+        return block.samples
 
 
 def _modbus_value(value: ScalarValue, is_bit: bool) -> PointValue:

@@ -4,7 +4,8 @@
 point per address, so a signal may appear twice, e.g. a command and its readback);
 `opcua_address_space` turns the node map into an `AddressSpaceSpec` under `Plant`, with
 engineering units, EU ranges from the model's signal ranges, a `Status` object and the
-`Start`/`Stop`/`Reset` methods. Profile scale means raw = value x scale; the Modbus
+`Start`/`Stop`/`Reset` methods; a waveform becomes a one-dimensional array node as long
+as the model's block. Profile scale means raw = value x scale; the Modbus
 driver's scale means value = raw x scale, so it is inverted here.
 """
 
@@ -12,8 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-import structlog
 
 from drivers.modbus import DataType, WordOrder
 from drivers.modbus import ModbusPoint as ServerPoint
@@ -25,8 +24,8 @@ from drivers.opcua import (
     ObjectSpec,
     VariableSpec,
 )
-from drivers.sim.model import PlantModel, SignalSpec
-from drivers.sim.profile import DeviceProfile
+from drivers.sim.model import PlantModel, SignalSpec, Waveform
+from drivers.sim.profile import DeviceProfile, OpcUaNode
 
 __all__ = [
     "METHOD_NAMES",
@@ -38,8 +37,6 @@ __all__ = [
     "modbus_register_map",
     "opcua_address_space",
 ]
-
-_log = structlog.get_logger(__name__)
 
 METHOD_NAMES = ("Start", "Stop", "Reset")
 """Methods every simulated PLC offers under `Objects/Plant`."""
@@ -66,6 +63,8 @@ class OpcUaBinding:
     signal: str
     data_type: str
     is_command: bool
+    array: bool = False
+    """True for a waveform: a one-dimensional array node holding the latest block."""
 
 
 def modbus_register_map(profile: DeviceProfile) -> tuple[ModbusBinding, ...]:
@@ -98,12 +97,13 @@ def opcua_address_space(
     tree: dict[str, object] = {}
     bindings: list[OpcUaBinding] = []
     for node in profile.opcua.nodes:
-        if node.array:
-            # drivers.opcua.VariableSpec holds scalars only; waveforms stay off OPC UA
-            _log.info("opcua_array_node_skipped", browse_path=node.browse_path)
-            continue
         segments = node.browse_path.split("/")[1:]  # drop "Objects"
         spec = signals[node.name]
+        if node.array:
+            _insert(tree, segments, _waveform_variable(node, spec, state.waveforms[node.name]))
+            bindings.append(OpcUaBinding("/".join(segments), node.name, node.data_type.value,
+                                         False, array=True))
+            continue
         initial: bool | int | float = (
             state[node.name] if node.name in state.values or node.name in state.inputs else 0
         )
@@ -160,6 +160,19 @@ _METHOD_DOCS: Mapping[str, str] = {
     "Stop": "put the PLC program in STOP: actuators go to their minimum, the plant coasts",
     "Reset": "restore the initial commands and remove every fault",
 }
+
+
+def _waveform_variable(node: OpcUaNode, spec: SignalSpec, block: Waveform) -> VariableSpec:
+    """A fixed-length array variable holding one block (ValueRank 1, ArrayDimensions n)."""
+    return VariableSpec(
+        name=node.browse_path.rsplit("/", 1)[-1],
+        data_type=node.data_type.value,
+        dimensions=(len(block.samples),),
+        initial=tuple(block.samples.tolist()),
+        description=f"{spec.description}; latest block of {len(block.samples)} samples "
+        f"at {block.sample_rate_hz:g} Hz",
+        engineering_units=EngineeringUnitsSpec(display_name=node.unit) if node.unit else None,
+    )
 
 
 def _insert(tree: dict[str, object], segments: Sequence[str], leaf: VariableSpec) -> None:

@@ -4,7 +4,10 @@ Families (n, m = number of values): `OPCUA_READ_n`, `OPCUA_WRITE_n`, `OPCUA_SUBS
 `OPCUA_METHOD_n_m`, `MODBUS_READ_n`, `MODBUS_WRITE_n`, `MODBUS_POLL_n`. Each has
 INIT/INITO, QI/QO and STATUS as FORTE's service FBs do; data comes back as external
 events through the resource's queue. Sessions live in the device's `IoPool`
-(`fb.io.pool`), which owns every task in one TaskGroup on its I/O thread.
+(`fb.io.pool`), which owns every task in one TaskGroup on its I/O thread. OPC UA
+security (certificates, trust, users) comes from the device's client profiles
+(`fb.io.opcua_clients`, attached with `use_opcua_clients`), as FORTE takes it from its
+configuration rather than from FB inputs.
 """
 
 from __future__ import annotations
@@ -18,12 +21,29 @@ from fb.io.opcua import (
     opcua_subscribe_type,
     opcua_write_type,
 )
+from fb.io.opcua_clients import (
+    OpcUaClientProfile,
+    OpcUaClientProfiles,
+    load_opcua_clients,
+    use_opcua_clients,
+)
 from fb.io.pool import IoLease, IoPool, IoPoolStatistics, pool_for
 
 if TYPE_CHECKING:
     from testbed.library import TypeLibrary
 
-__all__ = ["IO_FAMILIES", "IoLease", "IoPool", "IoPoolStatistics", "pool_for", "register"]
+__all__ = [
+    "IO_FAMILIES",
+    "IoLease",
+    "IoPool",
+    "IoPoolStatistics",
+    "OpcUaClientProfile",
+    "OpcUaClientProfiles",
+    "load_opcua_clients",
+    "pool_for",
+    "register",
+    "use_opcua_clients",
+]
 
 IO_FAMILIES = (
     (r"OPCUA_READ_(\d+)", opcua_read_type),

@@ -13,15 +13,25 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import structlog
 
+from fb.io.arrays import to_array
 from fb.io.pool import IoLease, pool_for
+from testbed.errors import TestbedError
 from testbed.runtime.instance import attr_name
 from testbed.runtime.resource import Resource
 from testbed.runtime.service import ServiceFB
-from testbed.types import ElementaryType
+from testbed.types import ArrayType, ElementaryType, VarType
 
-__all__ = ["MAX_PENDING", "IoFB", "IoFBStatistics", "convert_for", "convert_value"]
+__all__ = [
+    "MAX_PENDING",
+    "IoFB",
+    "IoFBStatistics",
+    "convert_checked",
+    "convert_for",
+    "convert_value",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +63,9 @@ class IoFB(ServiceFB):
 
     N_SD: ClassVar[int] = 0
     N_RD: ClassVar[int] = 0
+    TYPE_MISMATCH: ClassVar[str] = "DATA_TYPE_ERROR"
+    """STATUS prefix when a value does not fit the type its RD drives (OPC UA FBs use
+    the OPC UA name, BadTypeMismatch)."""
 
     def __init__(self, name: str, resource: Resource) -> None:
         super().__init__(name, resource)
@@ -66,6 +79,8 @@ class IoFB(ServiceFB):
         self._busy = 0
         self._stale = 0
         self._rd_attrs = tuple(attr_name(f"RD_{i}") for i in range(1, self.N_RD + 1))
+        self._rd_types: tuple[VarType | None, ...] = (None,) * self.N_RD
+        self._rd_typed = False
 
     # -- lease and generations --------------------------------------------------------
 
@@ -86,6 +101,8 @@ class IoFB(ServiceFB):
     def _open_lease(self) -> IoLease:
         self._close_lease()
         self._generation += 1
+        self._rd_types = self._find_rd_types()
+        self._rd_typed = any(t is not None for t in self._rd_types)
         self._lease = pool_for(self._scope()).lease(self.label)
         return self._lease
 
@@ -120,6 +137,48 @@ class IoFB(ServiceFB):
 
     def on_resource_stop(self) -> None:
         self._close_lease()
+
+    # -- RD types -----------------------------------------------------------------------
+
+    def _find_rd_types(self) -> tuple[VarType | None, ...]:
+        """The type each ANY RD takes from what it drives (None: values go out as they come).
+
+        An elementary destination is recorded by the resource (`_anytype`); an ARRAY
+        destination is looked up here from the resource's data connections.
+        """
+        anytypes: dict[str, VarType] = self.__dict__.get("_anytype") or {}
+        found: list[VarType | None] = []
+        for index in range(1, self.N_RD + 1):
+            pin = f"RD_{index}"
+            found.append(anytypes.get(pin) or self._array_destination(pin))
+        return tuple(found)
+
+    def _array_destination(self, pin: str) -> ArrayType | None:
+        source = f"{self.name}.{pin}"
+        for conn in self._res.connections:
+            if conn.kind != "data" or conn.source != source:
+                continue
+            try:
+                dst, dpin = self._res.resolve(conn.destination)
+            except TestbedError:
+                continue
+            decl = dst.INPUTS.get(dpin)
+            if decl is not None and isinstance(decl.type, ArrayType):
+                return decl.type
+        return None
+
+    def _rd_value(self, position: int, value: object) -> tuple[object, str | None]:
+        """RD_<position+1>'s new value from a field value, or its old one and a reason."""
+        target = self._rd_types[position]
+        if target is None:
+            return value, None
+        pin = f"RD_{position + 1}"
+        converted, reason = convert_checked(target, value)
+        if reason is not None:
+            log.warning("io_value_not_convertible", fb=self.name, pin=pin, reason=reason)
+            old = getattr(self, self._rd_attrs[position])
+            return old, f"{self.TYPE_MISMATCH}: {pin}: {reason}"
+        return converted, None
 
     # -- INIT helpers -------------------------------------------------------------------
 
@@ -165,11 +224,19 @@ class IoFB(ServiceFB):
         else:
             self._bad += 1
         if values is not None:
-            if self.__dict__.get("_anytype"):
-                for index, value in enumerate(values, start=1):
-                    pin = f"RD_{index}"
-                    self.set(pin, convert_for(self, pin, value))
-            else:  # no RD is typed by a connection: values go out as they came
+            if self._rd_typed:
+                for position, value in enumerate(values):
+                    if value is None:
+                        continue
+                    converted, reason = self._rd_value(position, value)
+                    setattr(self, self._rd_attrs[position], converted)
+                    if reason is not None and ok:
+                        ok, status = False, reason
+            elif None not in values and len(values) == len(self._rd_attrs):
+                # untyped RDs, every value present: one C-level update of the instance
+                # dict (the RDs are plain instance attributes) instead of n setattr calls
+                self.__dict__.update(zip(self._rd_attrs, values, strict=True))
+            else:  # a missing value keeps its RD's last one
                 for attr, value in zip(self._rd_attrs, values, strict=False):
                     if value is not None:
                         setattr(self, attr, value)
@@ -201,8 +268,31 @@ def convert_for(fb: ServiceFB, pin: str, value: object) -> object:
 
 
 def convert_value(target: object, value: object) -> object | None:
-    """`value` as the elementary type `target` holds it (unchanged for other targets);
-    None when it cannot be converted."""
+    """`value` as the elementary or ARRAY type `target` holds it (unchanged for other
+    targets); None when it cannot be converted."""
+    return convert_checked(target, value)[0]
+
+
+def convert_checked(target: object, value: object) -> tuple[object | None, str | None]:
+    """`value` converted to `target` and None, or None and why it cannot be."""
+    if isinstance(target, ArrayType):
+        try:
+            return to_array(target, value), None
+        except ValueError as exc:
+            return None, str(exc)
+    if isinstance(target, ElementaryType) and _is_array(value):
+        return None, f"{target.name} needs a scalar, got an array"
+    converted = _convert_scalar(target, value)
+    if converted is None:
+        return None, f"{target} cannot hold {value!r:.40}"
+    return converted, None
+
+
+def _is_array(value: object) -> bool:
+    return isinstance(value, list | tuple | np.ndarray)
+
+
+def _convert_scalar(target: object, value: object) -> object | None:
     if not isinstance(target, ElementaryType):
         return value
     name = target.name

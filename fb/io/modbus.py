@@ -18,7 +18,7 @@ import asyncio
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -169,12 +169,38 @@ async def modbus_session(lease: IoLease, target: ModbusTarget) -> ModbusClientSe
 
 @dataclass(frozen=True, slots=True)
 class RawRead:
-    """One coalesced read request and where its units go: (value index, offset)."""
+    """One coalesced read request and where its units go: (value index, offset).
+
+    `runs` is the same mapping as slice pairs (values[dst] = units[src]): evenly spaced
+    addresses of consecutive values move in one slice copy, not one Python step each.
+    """
 
     table: ModbusTable
     address: int
     count: int
     picks: tuple[tuple[int, int], ...]
+    runs: tuple[tuple[slice, slice], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "runs", _runs(self.picks))
+
+
+def _runs(picks: tuple[tuple[int, int], ...]) -> tuple[tuple[slice, slice], ...]:
+    """Maximal runs of picks whose value index rises by 1 and offset by a fixed step >= 1."""
+    runs: list[tuple[slice, slice]] = []
+    i = 0
+    while i < len(picks):
+        index, offset = picks[i]
+        step, j = 1, i + 1
+        if j < len(picks) and picks[j][0] == index + 1 and picks[j][1] > offset:
+            step = picks[j][1] - offset
+            while (j < len(picks) and picks[j][0] == index + (j - i)
+                   and picks[j][1] == offset + step * (j - i)):
+                j += 1
+        n = j - i
+        runs.append((slice(index, index + n), slice(offset, offset + step * (n - 1) + 1, step)))
+        i = j
+    return tuple(runs)
 
 
 def raw_reads(target: ModbusTarget) -> tuple[RawRead, ...]:
@@ -197,8 +223,8 @@ async def read_values(session: ModbusClientSession, reads: Sequence[RawRead],
     values: list[object] = [None] * count
     for read in reads:
         units = await session.read_raw(read.table, read.address, read.count)
-        for index, offset in read.picks:
-            values[index] = units[offset]
+        for dst, src in read.runs:
+            values[dst] = units[src]
     return tuple(values)
 
 

@@ -1,11 +1,24 @@
 """OPC UA service FBs: OPCUA_READ_n, OPCUA_WRITE_n, OPCUA_SUBSCRIBE_n, OPCUA_METHOD_n_m.
 
-ENDPOINT is an `opc.tcp://host:port[/path]` URL; NODE_i / METHOD / OBJECT are NodeIds
+ENDPOINT is an `opc.tcp://host:port[/path]` URL or `@name`, a client profile of the
+device. Security (Basic256Sha256/Aes128_Sha256_RsaOaep Sign or SignAndEncrypt with our
+certificate and key, a pinned server certificate, username/password) comes, as in
+FORTE, from a device-level file, not from FB inputs: `fb.io.opcua_clients` loads it and
+`use_opcua_clients(device, profiles)` attaches it; an ENDPOINT equal to a profile's
+endpoint uses that profile. A refused handshake is INITO QO=FALSE with the OPC UA status
+(`BadUserAccessDenied`, `BadSecurityChecksFailed`, ...); a profile that cannot be used
+(unknown `@name`, password variable unset) is STATUS `INVALID_ID: <why>`.
+NODE_i / METHOD / OBJECT are NodeIds
 (`ns=2;s=Plant.Pump1.Speed`) or browse paths (`/Objects/2:Plant/2:Pump1/2:Speed`).
 Sessions are shared per endpoint through the device's `IoPool` (see `fb.io.pool`) and
 reconnect by themselves (backoff capped at 1 s). Quality travels with the data:
 QO=TRUE and STATUS `OK` for Good values; otherwise QO=FALSE, STATUS the OPC UA status
 name (`BadNotConnected`, `BadNodeIdUnknown`, ...) and the RD keeps its last good value.
+
+Arrays (ValueRank >= 1 nodes such as a waveform block) arrive as lists. An RD connected
+to an ARRAY input takes that exact shape: a value of another shape or a scalar answers
+QO=FALSE, STATUS `BadTypeMismatch: RD_i: <why>` and the RD keeps its last good value.
+WRITE accepts list/array SD values for array nodes.
 """
 
 from __future__ import annotations
@@ -17,20 +30,31 @@ from collections.abc import Sequence
 
 import structlog
 
-from drivers.errors import ConnectionLost, DriverConfigError, DriverError, DriverTimeout
+from drivers.errors import (
+    ConnectionLost,
+    DriverConfigError,
+    DriverError,
+    DriverTimeout,
+    SecurityError,
+)
 from drivers.opcua import (
     DataValueResult,
     NodeAddress,
     OpcUaClientConfig,
     OpcUaClientSession,
     OpcUaReconnectConfig,
+    OpcUaSecurityConfig,
     OpcUaSubscription,
     OpcUaSubscriptionConfig,
     parse_address,
 )
 from drivers.opcua.errors import OpcUaSecurityError, OpcUaStatusError
-from fb.io.base import STATUS_INVALID_ID, STATUS_OK, IoFB, convert_for
-from fb.io.pool import IoLease
+from fb.io.base import STATUS_INVALID_ID, STATUS_OK, IoFB
+from fb.io.opcua_clients import (
+    OpcUaClientProfile,
+    opcua_clients_of,
+)
+from fb.io.pool import IoLease, pool_for
 from testbed.fbdef import interface
 from testbed.model import ServiceFBType
 
@@ -50,21 +74,40 @@ log = structlog.get_logger(__name__)
 _MAX_PINS = 1024
 
 
-def opcua_client_config(endpoint: str) -> OpcUaClientConfig:
-    """The client settings the I/O FBs use: short deadlines, reconnect within a second."""
-    return OpcUaClientConfig(
+def opcua_client_config(endpoint: str, profile: OpcUaClientProfile | None = None
+                        ) -> OpcUaClientConfig:
+    """The client settings the I/O FBs use: short deadlines, reconnect within a second,
+    and the user and channel security of the endpoint's client profile, if any."""
+    config = OpcUaClientConfig(
         endpoint=endpoint,
         connect_timeout_s=3.0,
         request_timeout_s=2.0,
         watchdog_interval_s=0.5,
         reconnect=OpcUaReconnectConfig(initial_delay_s=0.1, max_delay_s=1.0),
+        username=profile.username if profile is not None else None,
+        password=profile.secret() if profile is not None else None,
+        security=profile.security if profile is not None else OpcUaSecurityConfig(),
     )
+    if profile is not None and profile.application_uri is not None:
+        config = config.model_copy(update={"application_uri": profile.application_uri})
+    return config
 
 
-async def opcua_session(lease: IoLease, endpoint: str) -> OpcUaClientSession:
-    """The pool's shared session for `endpoint` (opened on first use)."""
-    config = opcua_client_config(endpoint)
-    session = await lease.session(("opcua", endpoint), lambda: OpcUaClientSession(config))
+async def opcua_session(lease: IoLease, endpoint: str, profile: str | None = None,
+                        ) -> OpcUaClientSession:
+    """The pool's shared session for `endpoint` (opened on first use).
+
+    `profile` names the device's client profile to use; None takes the profile whose
+    endpoint is `endpoint` (see `fb.io.opcua_clients`), or none.
+    """
+    profiles = opcua_clients_of(lease.pool)
+    if profile is None:
+        found = profiles.for_endpoint(endpoint)
+        profile = found[0] if found is not None else None
+    config = opcua_client_config(endpoint,
+                                 profiles.named(profile) if profile is not None else None)
+    session = await lease.session(("opcua", endpoint, profile),
+                                  lambda: OpcUaClientSession(config))
     assert isinstance(session, OpcUaClientSession)
     return session
 
@@ -73,6 +116,8 @@ def opcua_status(exc: BaseException) -> str:
     """A STATUS text for a driver error: the OPC UA status name where there is one."""
     if isinstance(exc, OpcUaStatusError | OpcUaSecurityError) and exc.status_name:
         return exc.status_name
+    if isinstance(exc, SecurityError):
+        return "BadSecurityChecksFailed"
     if isinstance(exc, DriverTimeout):
         return "BadTimeout"
     if isinstance(exc, ConnectionLost):
@@ -92,6 +137,9 @@ def _quality_status(results: Sequence[DataValueResult]) -> tuple[bool, str]:
 class OpcUaFB(IoFB):
     """Shared INIT handling: parse ENDPOINT and the node addresses, open, resolve."""
 
+    TYPE_MISMATCH = "BadTypeMismatch"
+    _profile: str | None = None
+
     def _endpoint(self) -> str:
         return str(self.ENDPOINT or "").strip()
 
@@ -106,17 +154,25 @@ class OpcUaFB(IoFB):
         if not self.QI:
             self._deinit()
             return
-        endpoint = self._endpoint()
         try:
-            OpcUaClientConfig(endpoint=endpoint)
+            endpoint, profile = self._resolve_endpoint(self._endpoint())
             addresses = self._init_addresses()
         except (DriverConfigError, ValueError) as exc:
             log.warning("io_invalid_config", fb=self.label, error=str(exc))
             self._init_done(False, f"{STATUS_INVALID_ID}: {exc}")
             return
         self._open_lease()
+        self._profile = profile
         self._configured(endpoint, addresses)
         self._spawn(self._init_job, "init")
+
+    def _resolve_endpoint(self, text: str) -> tuple[str, str | None]:
+        """ENDPOINT (a URL or `@profile`) -> URL and client profile; checks the profile
+        fully here (credentials, files named) so a bad one fails INIT, not a job."""
+        profiles = opcua_clients_of(pool_for(self._scope()))
+        endpoint, profile = profiles.resolve(text)
+        opcua_client_config(endpoint, profiles.named(profile) if profile else None)
+        return endpoint, profile
 
     def _init_addresses(self) -> list[NodeAddress]:
         return self._addresses()
@@ -130,7 +186,7 @@ class OpcUaFB(IoFB):
 
     async def _init_job(self, lease: IoLease, generation: int) -> None:
         try:
-            session = await opcua_session(lease, self._ep)
+            session = await opcua_session(lease, self._ep, self._profile)
             if self._addrs:
                 await session.resolve(self._addrs)
         except DriverError as exc:
@@ -148,7 +204,7 @@ class _ReadFB(OpcUaFB):
 
     async def _read_job(self, lease: IoLease, generation: int) -> None:
         try:
-            session = await opcua_session(lease, self._ep)
+            session = await opcua_session(lease, self._ep, self._profile)
             results = await session.read(self._addrs)
         except DriverError as exc:
             status = opcua_status(exc)
@@ -172,7 +228,7 @@ class _WriteFB(OpcUaFB):
     async def _write_job(self, lease: IoLease, generation: int,
                          values: tuple[object, ...]) -> None:
         try:
-            session = await opcua_session(lease, self._ep)
+            session = await opcua_session(lease, self._ep, self._profile)
             qualities = await session.write(list(zip(self._addrs, values, strict=True)),
                                             check=False)
         except DriverError as exc:
@@ -207,7 +263,7 @@ class _MethodFB(OpcUaFB):
     async def _call_job(self, lease: IoLease, generation: int,
                         inputs: tuple[object, ...]) -> None:
         try:
-            session = await opcua_session(lease, self._ep)
+            session = await opcua_session(lease, self._ep, self._profile)
             outputs = await session.call_method(self._method, *inputs,
                                                 object_address=self._object)
         except DriverError as exc:
@@ -238,7 +294,7 @@ class _SubscribeFB(OpcUaFB):
         config = OpcUaSubscriptionConfig(publishing_interval_ms=interval_ms,
                                          sampling_interval_ms=0.0, queue_capacity=1024)
         try:
-            session = await opcua_session(lease, self._ep)
+            session = await opcua_session(lease, self._ep, self._profile)
             subscription = await session.subscribe(self._addrs, config)
         except DriverError as exc:
             status = opcua_status(exc)
@@ -263,19 +319,21 @@ class _SubscribeFB(OpcUaFB):
 
     def _notified(self, batch: tuple[DataValueResult, ...],
                   index: dict[NodeAddress, int]) -> None:
-        typed = bool(self.__dict__.get("_anytype"))
         for result in batch:
             position = index.get(result.address)
             if position is None:
                 continue
             if result.good:
-                value = result.value
-                if typed:
-                    value = convert_for(self, f"RD_{position + 1}", value)
+                value, reason = self._rd_value(position, result.value)
                 setattr(self, self._rd_attrs[position], value)
-                self._good += 1
-                self.QO = True
-                self.STATUS = STATUS_OK
+                if reason is None:
+                    self._good += 1
+                    self.QO = True
+                    self.STATUS = STATUS_OK
+                else:  # wrong shape or type: the RD keeps its last good value
+                    self._bad += 1
+                    self.QO = False
+                    self.STATUS = reason
             else:  # the RD keeps its last good value
                 self._bad += 1
                 self.QO = False

@@ -281,6 +281,11 @@ class IoLease:
         """True after `close()`."""
         return self._closed
 
+    @property
+    def pool(self) -> IoPool:
+        """The pool this lease was taken from (device-level settings hang off it)."""
+        return self._pool
+
     def spawn(self, coro_fn: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
         """Run `coro_fn()` as a job in the pool's TaskGroup (thread-safe, returns at once)."""
         if self._closed:

@@ -78,12 +78,12 @@ class _FixedLayout:
     out-of-range values) goes through the general codec, which reports the error.
     """
 
-    __slots__ = ("reals", "struct", "tags")
+    __slots__ = ("pytypes", "size", "struct", "tag", "tags")
 
     def __init__(self, types: Sequence[FbdkType | None]) -> None:
         fmt = ">"
         tags: list[int] = []
-        reals: list[bool] = []
+        pytypes: list[type] = []
         for t in types:
             if not isinstance(t, ElementaryType) or t.name not in ELEMENTARY_TAGS:
                 raise LookupError
@@ -92,15 +92,25 @@ class _FixedLayout:
                 raise LookupError
             fmt += "B" + code
             tags.append(ELEMENTARY_TAGS[t.name])
-            reals.append(t.kind is Kind.REAL)
+            pytypes.append(float if t.kind is Kind.REAL else int)
         self.struct = struct.Struct(fmt)
+        self.size = self.struct.size
         self.tags = tuple(tags)
-        self.reals = tuple(reals)
+        self.pytypes = tuple(pytypes)
+        self.tag = tags[0] if len(tags) == 1 else None  # one value: no flattening
 
     def encode(self, values: tuple[object, ...]) -> bytes | None:
+        if self.tag is not None and len(values) == 1:
+            value = values[0]
+            if type(value) is not self.pytypes[0]:
+                return None
+            try:
+                return self.struct.pack(self.tag, value)
+            except (struct.error, OverflowError):
+                return None
         flat: list[object] = []
-        for tag, real, value in zip(self.tags, self.reals, values, strict=True):
-            if type(value) is not (float if real else int):
+        for tag, pytype, value in zip(self.tags, self.pytypes, values, strict=True):
+            if type(value) is not pytype:
                 return None
             flat += (tag, value)
         try:
@@ -109,8 +119,11 @@ class _FixedLayout:
             return None
 
     def decode(self, data: bytes) -> tuple[object, ...] | None:
-        if len(data) != self.struct.size:
+        if len(data) != self.size:
             return None
+        if self.tag is not None:
+            tag, value = self.struct.unpack(data)
+            return (value,) if tag == self.tag else None
         flat = self.struct.unpack(data)
         if flat[0::2] != self.tags:
             return None
@@ -131,11 +144,19 @@ class FbdkCodec:
         self._rd_types = tuple(rd_types)
         self._rd_layout = _fixed_layout(self._rd_types)
         self._sd_layouts: dict[tuple[FbdkType, ...], _FixedLayout | None] = {}
+        self._last_types: tuple[FbdkType, ...] | None = None
+        self._last_layout: _FixedLayout | None = None
 
     def encode(self, points: DataPoints) -> bytes:
-        layout = self._sd_layouts.get(points.types, self)
-        if layout is self:
-            layout = self._sd_layouts[points.types] = _fixed_layout(points.types)
+        types = points.types
+        if types is self._last_types:  # a comm FB passes the same tuple while types hold
+            layout = self._last_layout
+        else:
+            try:
+                layout = self._sd_layouts[types]
+            except KeyError:
+                layout = self._sd_layouts[types] = _fixed_layout(types)
+            self._last_types, self._last_layout = types, layout
         if isinstance(layout, _FixedLayout):
             fast = layout.encode(points.values)
             if fast is not None:

@@ -26,6 +26,7 @@ import asyncio
 import re
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import structlog
@@ -79,6 +80,7 @@ class _StackContext:
     def __init__(self, fb: _CommFB, generation: int, rd_types: tuple[FbdkType | None, ...],
                  tasks: StackTasks | None) -> None:
         self._fb = fb
+        self._post_from_loop = fb.resource.post_from_loop
         self._generation = generation
         self._rd_types = rd_types
         self._tasks = tasks
@@ -103,11 +105,11 @@ class _StackContext:
     def deliver(self, values: Sequence[object]) -> None:
         snapshot = tuple(values)
         gen = self._generation
-        self._fb.post(lambda: self._fb._received(gen, snapshot))
+        self._post_from_loop(partial(self._fb._received, gen, snapshot))
 
     def fail(self, result: LayerOutcome) -> None:
         gen = self._generation
-        self._fb.post(lambda: self._fb._receive_failed(gen, result))
+        self._post_from_loop(lambda: self._fb._receive_failed(gen, result))
 
     def opened(self, result: LayerOutcome) -> None:
         gen = self._generation
@@ -146,6 +148,7 @@ class _CommFB(ServiceFB):
         self._received_count = 0
         self._receive_failures = 0
         self._stale = 0
+        self._sd_types: tuple[FbdkType, ...] | None = None  # the SD types last sent
 
     # --- events -------------------------------------------------------------------------
 
@@ -176,7 +179,7 @@ class _CommFB(ServiceFB):
         points = self._data_points()
         if isinstance(points, LayerOutcome):
             self._send_failures += 1
-            log.warning("comm_send_failed", fb=self._label, status=points.status.value,
+            log.warning("comm_send_failed", fb=self._label, status=points.text,
                         detail=points.detail)
             self._fire_data_event(points)
             return
@@ -190,12 +193,12 @@ class _CommFB(ServiceFB):
                 self._fire_data_event(result)
             return
         self._send_failures += 1
-        log.warning("comm_send_failed", fb=self._label, status=result.status.value,
+        log.warning("comm_send_failed", fb=self._label, status=result.text,
                     detail=result.detail)
         if self.ROLE is Role.SERVER:
             # no IND for a reply that could not go out: applications answer every IND
             # with RSP, so an IND here would loop IND -> RSP -> IND while no client is there
-            self.STATUS = result.status.value
+            self.STATUS = result.text
             return
         self._fire_data_event(result)
 
@@ -251,9 +254,9 @@ class _CommFB(ServiceFB):
     def _report_init(self, result: LayerOutcome) -> None:
         if not result.ok and result.status is not ComStatus.TERMINATED:
             log.warning("comm_init_failed", fb=self._label, id=str(self.ID),
-                        status=result.status.value, detail=result.detail)
+                        status=result.text, detail=result.detail)
         self.QO = result.ok
-        self.STATUS = result.status.value
+        self.STATUS = result.text
         self.emit_INITO()
 
     # --- callbacks posted by the stack's context ----------------------------------------
@@ -271,11 +274,11 @@ class _CommFB(ServiceFB):
         if generation != self._generation:
             self._stale += 1
             return
-        log.warning("comm_connection_lost", fb=self._label, status=result.status.value,
+        log.warning("comm_connection_lost", fb=self._label, status=result.text,
                     detail=result.detail)
         self._close_stack()
         self.QO = False
-        self.STATUS = result.status.value
+        self.STATUS = result.text
         self.emit_INITO()
 
     def _received(self, generation: int, values: tuple[object, ...]) -> None:
@@ -286,8 +289,11 @@ class _CommFB(ServiceFB):
             self._receive_failed(generation, outcome(
                 ComStatus.DATA_TYPE_ERROR, f"{len(values)} values for {self.N_RD} RDs"))
             return
-        for attr, value in zip(self.RD_ATTRS, values, strict=True):
-            setattr(self, attr, value)
+        if self.N_RD == 1:
+            setattr(self, self.RD_ATTRS[0], values[0])
+        else:
+            for attr, value in zip(self.RD_ATTRS, values, strict=True):
+                setattr(self, attr, value)
         self._received_count += 1
         self._fire_data_event(_OK)
 
@@ -296,13 +302,13 @@ class _CommFB(ServiceFB):
             self._stale += 1
             return
         self._receive_failures += 1
-        log.warning("comm_receive_failed", fb=self._label, status=result.status.value,
+        log.warning("comm_receive_failed", fb=self._label, status=result.text,
                     detail=result.detail)
         self._fire_data_event(result)
 
     def _fire_data_event(self, result: LayerOutcome) -> None:
         self.QO = result.ok
-        self.STATUS = result.status.value
+        self.STATUS = result.text
         if self.REQUESTER:
             self.emit_CNF()
         else:
@@ -319,6 +325,16 @@ class _CommFB(ServiceFB):
 
     def _data_points(self) -> DataPoints | LayerOutcome:
         anytypes: dict[str, object] = self.__dict__.get("_anytype") or {}
+        if self.N_SD == 1:  # the common case, without the lists
+            pin = self.SD_PINS[0]
+            t = anytypes.get(pin)
+            value = getattr(self, self.SD_ATTRS[0])
+            if not isinstance(t, ElementaryType) or value is None:
+                return outcome(ComStatus.DATA_TYPE_ERROR, f"{pin} has no concrete type or value")
+            one = self._sd_types
+            if one is None or one[0] is not t:
+                one = self._sd_types = (t,)
+            return DataPoints(one, (value,))
         types: list[FbdkType] = []
         values: list[object] = []
         for pin, attr in zip(self.SD_PINS, self.SD_ATTRS, strict=True):
@@ -328,7 +344,11 @@ class _CommFB(ServiceFB):
                 return outcome(ComStatus.DATA_TYPE_ERROR, f"{pin} has no concrete type or value")
             types.append(t)
             values.append(value)
-        return DataPoints(tuple(types), tuple(values))
+        checked = tuple(types)
+        if checked == self._sd_types:  # the same tuple object each time: the codec's cache key
+            return DataPoints(self._sd_types, tuple(values))
+        self._sd_types = checked
+        return DataPoints(checked, tuple(values))
 
     # --- lifecycle ----------------------------------------------------------------------
 

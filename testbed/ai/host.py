@@ -9,6 +9,7 @@ model closes its executor on that thread too, so the resource task never waits.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import weakref
@@ -188,15 +189,26 @@ class ModelHost:
         for entry in entries:
             entry.executor.close(drain=False)
 
+    async def aclose(self) -> None:
+        """`close()` off the event loop (it joins the loader thread): the device's
+        service shutdown awaits it."""
+        await asyncio.to_thread(self.close)
+
 
 _HOSTS: weakref.WeakKeyDictionary[object, ModelHost] = weakref.WeakKeyDictionary()
-"""One host per owner (a resource's device, else the resource); dies with its owner."""
+"""Hosts of device-less resources and scripts; dies with its owner."""
 
 
 def host_for(owner: object) -> ModelHost:
-    """The model host of a device or resource (created on first use)."""
+    """The model host of a device (a device service, closed when its run ends) or of a
+    device-less resource or script (kept in a weak map; created on first use)."""
+    name = str(getattr(owner, "name", "models"))
+    service = getattr(owner, "service", None)
+    if callable(service):
+        owned: ModelHost = service("model_host", lambda: ModelHost(name=name))
+        return owned
     host = _HOSTS.get(owner)
     if host is None or host._closed:
-        host = ModelHost(name=str(getattr(owner, "name", "models")))
+        host = ModelHost(name=name)
         _HOSTS[owner] = host
     return host

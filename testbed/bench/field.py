@@ -11,7 +11,8 @@ baseline and the FB network gets the same CPU and the same GIL:
 - modbus: 500 holding registers spread over a 1,000-register span. The coalescing proof
   is the poll plan's requests per cycle (<= 8). Throughput: raw pymodbus doing the same
   reads back to back vs a MODBUS_POLL_500 polling as fast as it can (requests counted
-  from IND events).
+  from IND events), six alternating rounds per side, medians reported with the spread of
+  the per-round ratios.
 - loop: the plant writes a counter into an OPC UA variable at 100 Hz; the FB network
   (OPCUA_SUBSCRIBE_1 -> MODBUS_WRITE_1) writes it into a holding register of the plant's
   Modbus server; the plant measures change-to-write latency (CLOCK_MONOTONIC is shared
@@ -26,6 +27,7 @@ import multiprocessing.connection
 import statistics
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from fb.io.base import IoFB
@@ -42,6 +44,7 @@ __all__ = ["run_loop_bench", "run_modbus_bench", "run_opcua_bench"]
 _SPAN = 1000
 _POINTS = 500
 _LOOP_HZ = 100.0
+_MODBUS_ROUNDS = 6
 
 
 class BENCH_COUNT(ServiceFB):
@@ -225,16 +228,47 @@ def _fb_rate(setup: Callable[[Resource], BENCH_COUNT], seconds: float, what: str
     return result[0]
 
 
+@dataclass(frozen=True, slots=True)
+class _Rounds:
+    """Same-run measurements of the baseline and the FB side, one pair per round."""
+
+    raw: tuple[float, ...]
+    ours: tuple[float, ...]
+
+    @property
+    def raw_median(self) -> float:
+        return statistics.median(self.raw)
+
+    @property
+    def our_median(self) -> float:
+        return statistics.median(self.ours)
+
+    @property
+    def ratios(self) -> tuple[float, ...]:
+        """Per-round ratios ours/raw (each pair ran back to back)."""
+        return tuple(o / r if r else 0.0 for o, r in zip(self.ours, self.raw, strict=True))
+
+    def spread(self) -> str:
+        ratios = sorted(self.ratios)
+        return (f"per-round ratio min {ratios[0]:.3f}, median {statistics.median(ratios):.3f}, "
+                f"max {ratios[-1]:.3f} over {len(ratios)} rounds")
+
+
 def _alternate(raw: Callable[[], float], ours: Callable[[], float], rounds: int = 3
-               ) -> tuple[float, float]:
-    """Medians of `rounds` alternating runs of baseline and FB side (shared machines are
-    noisy: alternating keeps a slow spell from landing on one side only)."""
+               ) -> _Rounds:
+    """`rounds` back-to-back pairs of baseline and FB side, the order flipping each round
+    (ours, raw, raw, ours, ...): shared machines are noisy, and alternating keeps a slow
+    spell or a drift from landing on one side only."""
     raw_runs: list[float] = []
     our_runs: list[float] = []
-    for _ in range(rounds):
-        raw_runs.append(raw())
-        our_runs.append(ours())
-    return statistics.median(raw_runs), statistics.median(our_runs)
+    for index in range(rounds):
+        if index % 2 == 0:
+            our_runs.append(ours())
+            raw_runs.append(raw())
+        else:
+            raw_runs.append(raw())
+            our_runs.append(ours())
+    return _Rounds(tuple(raw_runs), tuple(our_runs))
 
 
 # -- opcua -----------------------------------------------------------------------------
@@ -302,9 +336,10 @@ def run_opcua_bench(nodes: int = 100, seconds: float = 5.0, rate_hz: float = 100
             assert isinstance(counter, BENCH_COUNT)
             return counter
 
-        raw_reads, fb_reads = _alternate(
+        reads = _alternate(
             lambda: _raw_opcua_reads(plant, nodes, window),
             lambda: _fb_rate(reader, window, "OPCUA_READ") * nodes)
+        raw_reads, fb_reads = reads.raw_median, reads.our_median
 
         def subscriber(res: Resource) -> BENCH_COUNT:
             res.create_fb("Sub", f"OPCUA_SUBSCRIBE_{nodes}")
@@ -320,9 +355,10 @@ def run_opcua_bench(nodes: int = 100, seconds: float = 5.0, rate_hz: float = 100
             assert isinstance(counter, BENCH_COUNT)
             return counter
 
-        raw_sub, fb_sub = _alternate(
+        subs = _alternate(
             lambda: _raw_opcua_subscription(plant, nodes, window),
             lambda: _fb_rate(subscriber, window, "OPCUA_SUBSCRIBE"))
+        raw_sub, fb_sub = subs.raw_median, subs.our_median
     finally:
         plant.close()
     print(f"opcua: {nodes} Double nodes, server in a child process; medians of 3 alternating "
@@ -389,17 +425,20 @@ def run_modbus_bench(seconds: float = 5.0) -> list[Figure]:
             assert isinstance(counter, BENCH_COUNT)
             return counter
 
-        raw, ours = _alternate(
+        rounds = _alternate(
             lambda: _raw_modbus_cycles(plant.modbus_port, requests, window),
-            lambda: _fb_rate(poller, window, "MODBUS_POLL") * per_cycle)
+            lambda: _fb_rate(poller, window, "MODBUS_POLL") * per_cycle,
+            rounds=_MODBUS_ROUNDS)
     finally:
         plant.close()
     print(f"modbus: {_POINTS} holding registers over a {_SPAN}-register span, "
-          f"{per_cycle} requests per poll cycle; server in a child process; medians of 3 "
-          f"alternating {window:.3g} s windows per side")
+          f"{per_cycle} requests per poll cycle; server in a child process; medians of "
+          f"{_MODBUS_ROUNDS} alternating {window:.3g} s windows per side; {rounds.spread()}")
     return [
-        Figure("modbus", "requests_per_s", ours, "1/s", "raw pymodbus reads (same requests)",
-               raw, note=f"MODBUS_POLL_{_POINTS} IND events x {per_cycle} requests"),
+        Figure("modbus", "requests_per_s", rounds.our_median, "1/s",
+               "raw pymodbus reads (same requests)", rounds.raw_median,
+               note=f"MODBUS_POLL_{_POINTS} IND events x {per_cycle} requests; "
+                    f"medians of {_MODBUS_ROUNDS} alternating rounds; {rounds.spread()}"),
         Figure("modbus", "requests_per_cycle", float(per_cycle), "1",
                note=f"{_POINTS} registers over a {_SPAN}-register span (target <= 8)"),
     ]

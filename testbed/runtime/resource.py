@@ -4,7 +4,12 @@ Queue entries are bound handler methods (`fb._ev_X`), so dispatching an event is
 one `popleft()` and one call. Output events append their destinations' handlers
 to the back of the queue (breadth-first, FIFO, in connection-creation order).
 Service FBs and timers re-enter from other tasks or threads through the bounded
-external queue (`post`), which the drain loop moves in between slices.
+external queue (`post`), which the drain loop moves in between slices. An I/O
+callback on the resource's own loop (a datagram, a TCP read) may use
+`post_from_loop` instead: when the drain task sleeps idle and no resource is
+draining on this thread, the callback drains the resource itself, at once, with
+the same rules (one external entry per round, then its consequences), which saves
+the wake-up and task switch of a hand-off; the drain task never runs concurrently.
 """
 
 from __future__ import annotations
@@ -40,6 +45,17 @@ Thunk = Callable[[], None]
 ExternalOverflowPolicy = Literal["drop_newest", "drop_oldest"]
 
 _SLICE = 256  # events between checks of the external queue and the time budget
+_BUDGET_S = 0.005  # one drain slice before other tasks get the loop
+
+
+class _Draining(threading.local):
+    """How many resources are draining on this thread (nested: a handler fed another)."""
+
+    def __init__(self) -> None:
+        self.depth = 0  # an instance attribute: read on every post_from_loop and drain
+
+
+_draining = _Draining()
 
 
 class ResourceState(enum.Enum):
@@ -470,6 +486,43 @@ class Resource:
         Returns False when the external queue was full and the policy dropped the
         new entry (counted). The thunk runs inside the resource, between events.
         """
+        if not self._enqueue_external(thunk):
+            return False
+        if self._sleeping:
+            self._wake_from_any_thread()
+        return True
+
+    def post_from_loop(self, thunk: Thunk) -> bool:
+        """Post from an I/O callback; drain at once when the resource sleeps idle.
+
+        On the resource's loop thread, with its drain task asleep and no resource
+        draining on this thread (so never from inside FB logic), the caller runs the
+        drain slice the task would have run after a wake-up; otherwise this is `post`.
+        """
+        ext = self._external
+        if self.state is ResourceState.RUNNING and len(ext) < self.external_capacity:
+            ext.append(thunk)  # the common case of _enqueue_external, without the call
+            self._ext_posted += 1
+        elif not self._enqueue_external(thunk):
+            return False
+        if not self._sleeping:
+            return True
+        draining = _draining
+        if (draining.depth or self.state is not ResourceState.RUNNING
+                or threading.get_ident() != self._loop_thread):
+            self._wake_from_any_thread()
+            return True
+        draining.depth = 1  # run_until_idle's work, its checks already made above
+        try:
+            self._processed += self._drain(None, _BUDGET_S)
+        finally:
+            draining.depth = 0
+        wake = self._wake
+        if wake is not None and (self._queue or self._external):
+            wake.set()  # the budget ran out: the task goes on with the rest
+        return True
+
+    def _enqueue_external(self, thunk: Thunk) -> bool:
         if self.state in (ResourceState.STOPPED, ResourceState.KILLED):
             return False
         ext = self._external
@@ -483,8 +536,6 @@ class Resource:
             ext.popleft()
         ext.append(thunk)
         self._ext_posted += 1
-        if self._sleeping:
-            self._wake_from_any_thread()
         return True
 
     async def put(self, thunk: Thunk, timeout_s: float | None = None) -> None:
@@ -541,6 +592,15 @@ class Resource:
         if self.state is not ResourceState.RUNNING:
             self._external.clear()
             return 0
+        _draining.depth += 1
+        try:
+            total = self._drain(max_events, budget_s)
+        finally:
+            _draining.depth -= 1
+        self._processed += total
+        return total
+
+    def _drain(self, max_events: int | None, budget_s: float | None) -> int:
         q = self._queue
         ext = self._external
         pop = q.popleft
@@ -588,7 +648,6 @@ class Resource:
                 break
             if deadline is not None and time.perf_counter() >= deadline:
                 break
-        self._processed += total
         return total
 
     def _fault(self, exc: BaseException, thunk: Thunk | None) -> None:
@@ -611,7 +670,7 @@ class Resource:
         try:
             while True:
                 if self.state is ResourceState.RUNNING:
-                    self.run_until_idle(budget_s=0.005)
+                    self.run_until_idle(budget_s=_BUDGET_S)
                 if self.state is ResourceState.RUNNING and not self.idle:
                     await asyncio.sleep(0)  # let other tasks run between slices
                     continue

@@ -50,6 +50,10 @@ class ServiceFB(FBInstance):
         """Run `thunk` inside the resource later; safe from any thread."""
         return self._res.post(thunk)
 
+    def post_from_loop(self, thunk: Callable[[], None]) -> bool:
+        """`post` for I/O callbacks: runs the resource at once if it sleeps idle on this loop."""
+        return self._res.post_from_loop(thunk)
+
     def now_ns(self) -> int:
         return self._res.clock.now_ns()
 

@@ -10,6 +10,7 @@ the end, waits for the uplink to drain and compares cloud ingest with the edge s
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 import sqlite3
@@ -37,12 +38,13 @@ from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.models import TrainedModel
 from testbed.scenario.probes import EdgeProbe, ProbePoints
 from testbed.scenario.spec import DeploymentSpec, EdgeSpec, LineMonitorSpec, PlantFault
+from testbed.scenario.trace import EventTrace, TracePoint, parse_trace_point
 
 if TYPE_CHECKING:
     from testbed.scenario.parts import CloudPart, PlcPart
     from testbed.scenario.runner import ScenarioRunner
 
-__all__ = ["EdgePart", "fill_placeholders"]
+__all__ = ["EdgePart", "fill_placeholders", "ingest_view"]
 
 log = structlog.get_logger(__name__)
 
@@ -81,7 +83,8 @@ class EdgePart:
         values = dict(values)
         first = spec.monitor.model
         for (name, version), trained in models.items():
-            if name == first and self.registry.active(name) is None:
+            if (name == first or name in spec.monitor.swap_on_deploy) \
+                    and self.registry.active(name) is None:
                 self.registry.install(name, version, trained.data, _sha256(trained.data))
         for name in {n for n, _ in models}:
             active = self.registry.active(name)
@@ -95,6 +98,14 @@ class EdgePart:
                 m.process, m.features, m.inference, m.alarm, m.actuation,
                 None if m.model_fb is None else f"{m.model_fb}.INITO"))),
             runner.metrics, runner.elapsed_s)
+        self.trace = self._event_trace(m.trace)
+        self._running_versions = {name: v.version for name in m.swap_on_deploy
+                                  if (v := self.registry.active(name)) is not None}
+        if m.swap_on_deploy:
+            runner.metrics.define(
+                "models_swapped", "swaps", "counter",
+                "model versions the cloud installed during the run that an ONNX FB of "
+                "monitor.swap_on_deploy was re-INITed on (posted to its resource).")
         if m.daq is not None and plc is not None:
             res, daq, _pin = self.network.resolve(f"{m.daq}.REQ")
 
@@ -124,6 +135,7 @@ class EdgePart:
         if plc is None or not isinstance(plc.model, ConveyorModel):
             raise ConfigError(f"edge {self.spec.name}: monitor.line needs monitor.plant naming "
                               f"a conveyor behind a PLC")
+
         def fb(path: str) -> FBInstance:
             return self.network.resolve(path)[1]
 
@@ -136,6 +148,16 @@ class EdgePart:
                           jam_windows=jams)
         plc.add_scan_listener(probe.on_scan)
         return probe
+
+    def _event_trace(self, entries: list[str]) -> EventTrace | None:
+        if not entries:
+            return None
+        watched: dict[FBInstance, dict[str, TracePoint]] = {}
+        for entry in entries:
+            point = parse_trace_point(entry)
+            _res, fb, event = self.network.resolve(point.event_path)
+            watched.setdefault(fb, {})[event] = point
+        return EventTrace(watched)
 
     def _fb(self, event_path: str | None) -> FBInstance | None:
         if event_path is None:
@@ -156,6 +178,8 @@ class EdgePart:
             res.add_tracer(self.probe)
             if self.line is not None:
                 res.add_tracer(self.line)
+            if self.trace is not None:
+                res.add_tracer(self.trace)
         if self.line is not None and self.spec.monitor.plant is not None:
             link_id = str(self.network.read(self.spec.monitor.cloud_link or "")) \
                 if self.spec.monitor.cloud_link else ""
@@ -205,6 +229,8 @@ class EdgePart:
                 res.remove_tracer(self.probe)
                 if self.line is not None:
                     res.remove_tracer(self.line)
+                if self.trace is not None:
+                    res.remove_tracer(self.trace)
             await self.network.__aexit__(et, exc, tb)
 
     # -- during the run --------------------------------------------------------------
@@ -227,6 +253,28 @@ class EdgePart:
         if (self.spec.monitor.alarm is not None and not self.probe.alarm
                 and self.probe.first_alarm_s is None):
             metrics.record("alarm", t_s, 0.0)
+        if self._running_versions:
+            self._swap_deployed(metrics)
+
+    def _swap_deployed(self, metrics: MetricsRecorder) -> None:
+        """A model version the cloud installed since: its FB re-INITs on it (hot swap)."""
+        for name, fb_path in self.spec.monitor.swap_on_deploy.items():
+            active = self.registry.active(name)
+            if active is None or active.version == self._running_versions.get(name):
+                continue
+            self._running_versions[name] = active.version
+            res, fb, _pin = self.network.resolve(f"{fb_path}.MODEL")
+            if res.post(functools.partial(self._reinit, fb, fb_path, str(active.path))):
+                metrics.count("models_swapped")
+                log.info("scenario_model_swapped", edge=self.spec.name, name=name,
+                         version=active.version, fb=fb_path)
+
+    def _reinit(self, fb: FBInstance, fb_path: str, model_path: str) -> None:
+        """On the resource: the ONNX FB takes the new model file and re-INITs."""
+        res, _fb, _pin = self.network.resolve(f"{fb_path}.MODEL")
+        self.network.write(f"{fb_path}.MODEL", model_path)
+        fb.set("QI", True)
+        res.inject(f"{fb.name}.INIT")
 
     def _plc_back(self, t: float) -> None:
         """The PLC listens again after an outage: the recovery clock starts."""
@@ -296,7 +344,11 @@ class EdgePart:
             metrics.count("deployments_ok" if done is not None else "deployments_failed")
         if self.probe.first_alarm_s is not None:
             metrics.gauge("first_alarm_s", self.probe.first_alarm_s)
+        if self.trace is not None:
+            await asyncio.to_thread(self.trace.write, self._runner.out_dir / "trace")
         link, cloud = self._link, self._cloud
+        if link is not None and cloud is None:  # the cloud is in another process
+            await self._drain_only(link, metrics)
         if link is None or cloud is None:
             if self.line is not None:  # no uplink to drain: the line's own metrics only
                 self.line.finish(metrics, None if link is None else link.statistics())
@@ -321,6 +373,21 @@ class EdgePart:
             metrics.sample("e2e_latency_ms", value)
         for value in ingest.replayed_latency_ms:
             metrics.sample("e2e_latency_replayed_ms", value)
+
+    @staticmethod
+    async def _drain_only(link: EdgeLink, metrics: MetricsRecorder) -> None:
+        """Wait for the uplink to drain; what the edge stored is compared by the cloud's
+        process (the runner of the parent scenario)."""
+        deadline = time.monotonic() + _DRAIN_TIMEOUT_S
+        while link.statistics().backlog and time.monotonic() < deadline:  # noqa: ASYNC110 - the link has no drained event; polled like finish() does
+            await asyncio.sleep(0.1)
+        stats = link.statistics()
+        metrics.define("uplink_backlog_at_end", "messages", "gauge",
+                       "messages still in the edge store when the run ended and the drain "
+                       "wait (8 s) was over; 0 when the uplink drained.")
+        metrics.gauge("messages_stored_at_edge", stats.stored)
+        metrics.gauge("uplink_backlog_at_end", stats.backlog)
+        metrics.gauge("messages_replayed", stats.replayed)
 
 
 @dataclass(slots=True)
@@ -374,6 +441,10 @@ def _group_and_node(link_id: str) -> tuple[str, str]:
         return "", ""
     node = parse_link_id(link_id).config.node
     return node.group_id, node.edge_node_id
+
+
+ingest_view = _ingest_view
+"""What the cloud database holds for one edge node (read-only; blocking)."""
 
 
 def _sha256(data: bytes) -> str:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit
 
 import numpy as np
 import structlog
@@ -242,8 +243,11 @@ async def build_parts(runner: ScenarioRunner, stack: contextlib.AsyncExitStack) 
         broker = await stack.enter_async_context(BrokerPart())
         parts.append(broker)
         values["broker.port"] = str(broker.port)
+    elif spec.broker.kind == "url" and spec.broker.url:
+        values["broker.port"] = str(urlsplit(spec.broker.url).port or 1883)
     cloud: CloudPart | None = None
-    if spec.cloud.enabled and broker is not None and any(e.monitor.cloud_link for e in spec.edges):
+    if spec.cloud.enabled and broker is not None and (
+            spec.sites or any(e.monitor.cloud_link for e in spec.edges)):
         cloud = await stack.enter_async_context(
             CloudPart(spec.cloud.host_id, broker.port, runner.out_dir / "cloud.db"))
         parts.append(cloud)
@@ -264,5 +268,9 @@ async def build_parts(runner: ScenarioRunner, stack: contextlib.AsyncExitStack) 
         parts.append(await stack.enter_async_context(EdgePart(
             edge, runner, values=values, models=models,
             plc=plcs.get(edge.monitor.plant or ""), cloud=cloud)))
+    if spec.sites or spec.federated is not None or spec.control_link is not None:
+        from testbed.scenario.cross_site import build_cross_site_parts
+
+        parts += await build_cross_site_parts(runner, stack, values, broker=broker, cloud=cloud)
     log.info("scenario_parts_started", scenario=spec.name, parts=len(parts))
     return parts

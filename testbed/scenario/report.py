@@ -32,8 +32,12 @@ def summarise_samples(values: list[float]) -> dict[str, float | int | None]:
 
 
 def write_run(run_dir: Path, header: dict[str, Any], recorder: MetricsRecorder,
-              windows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Write the raw data and report.json; returns the report dictionary."""
+              windows: list[dict[str, Any]],
+              sections: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the raw data and report.json; returns the report dictionary.
+
+    `sections` are structured results the parts add beside `metrics` (per-round scores,
+    per-schedule figures, site processes), each under its own top-level key."""
     run_dir.mkdir(parents=True, exist_ok=True)
     series_dir = run_dir / "series"
     series_dir.mkdir(exist_ok=True)
@@ -58,7 +62,7 @@ def write_run(run_dir: Path, header: dict[str, Any], recorder: MetricsRecorder,
         entry["unit"] = definition.unit
         entry["definition"] = definition.definition
     (run_dir / "samples.json").write_text(json.dumps(samples), encoding="utf-8")
-    report = {**header, "metrics": metrics, "fault_windows": windows}
+    report = {**header, "metrics": metrics, "fault_windows": windows, **(sections or {})}
     (run_dir / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n",
                                          encoding="utf-8")
     return report
@@ -143,11 +147,25 @@ td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}figure{{display:inl
 <p>seed {report.get('seed')}, clock {report.get('clock')}, duration {report.get('duration_s')} s,
 started {html.escape(str(report.get('started_at')))}</p>
 <h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>unit</th><th>definition</th></tr>
-{''.join(rows)}</table><h2>Plots</h2>{figures}</body></html>
+{''.join(rows)}</table>{_sections_html(report)}<h2>Plots</h2>{figures}</body></html>
 """
     out = run_dir / "report.html"
     out.write_text(page, encoding="utf-8")
     return out
+
+
+_HEADER_KEYS = {"scenario", "seed", "clock", "duration_s", "wall_time_s", "planned_duration_s",
+                "started_at", "interrupted", "metrics", "fault_windows"}
+
+
+def _sections_html(report: dict[str, Any]) -> str:
+    """The parts' structured sections (per-round, per-schedule, per-site results) as JSON."""
+    out = []
+    for key, value in report.items():
+        if key not in _HEADER_KEYS:
+            text = json.dumps(value, indent=1, default=str)
+            out.append(f"<h2>{html.escape(key)}</h2><pre>{html.escape(text)}</pre>")
+    return "".join(out)
 
 
 def _fmt(value: object) -> str:

@@ -25,7 +25,7 @@ import structlog
 
 from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.report import render_html, write_run
-from testbed.scenario.spec import BrokerOutage, PlantFault, ScenarioSpec
+from testbed.scenario.spec import PlantFault, ScenarioSpec
 
 __all__ = ["METRIC_DEFINITIONS", "RunResult", "ScenarioRunner"]
 
@@ -117,6 +117,7 @@ class ScenarioRunner:
         self._wall0 = 0.0
         self._stop = asyncio.Event()
         self._fired: list[str] = []
+        self._sections: dict[str, Any] = {}
         self._define_metrics()
 
     def _define_metrics(self) -> None:
@@ -169,6 +170,10 @@ class ScenarioRunner:
                     finish = getattr(part, "finish", None)
                     if finish is not None:
                         await finish(self.metrics)
+                for part in parts:  # structured results beside the metrics (report.json)
+                    section = getattr(part, "report_section", None)
+                    if section is not None:
+                        self._sections.update(section())
                 self._detection_delay()
                 self._resource_use()
         finally:
@@ -178,6 +183,11 @@ class ScenarioRunner:
         return self._finish(started, interrupted)
 
     _interrupted = False
+
+    @property
+    def interrupted(self) -> bool:
+        """Ctrl-C or SIGTERM ended the run early (parts may cut their finishing short)."""
+        return self._interrupted
 
     def _interrupt(self) -> None:
         self._interrupted = True
@@ -274,9 +284,8 @@ class ScenarioRunner:
     def _windows(self) -> list[dict[str, Any]]:
         out = []
         for f in self.spec.faults:
-            label = f.kind if isinstance(f, BrokerOutage) else f"{f.kind}:{f.plant}/{f.target}"
-            if isinstance(f, PlantFault | BrokerOutage):
-                out.append({"fault": label, "start_s": f.start_s, "end_s": f.end_s})
+            label = f"{f.kind}:{f.plant}/{f.target}" if isinstance(f, PlantFault) else f.kind
+            out.append({"fault": label, "start_s": f.start_s, "end_s": f.end_s})
         return out
 
     def _finish(self, started: dt.datetime, interrupted: bool) -> RunResult:
@@ -291,7 +300,8 @@ class ScenarioRunner:
             "interrupted": interrupted,
         }
         run_dir = self.out_dir
-        report = write_run(run_dir, header, self.metrics, self._windows())
+        report = write_run(run_dir, header, self.metrics, self._windows(),
+                           sections=self._sections)
         (run_dir / "scenario.resolved.json").write_text(
             json.dumps(self.spec.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
         render_html(run_dir)

@@ -16,6 +16,13 @@ from drivers.errors import DriverConfigError
 from drivers.sim import create_model
 from drivers.yamllines import YamlError, load_model
 from testbed.errors import ConfigError
+from testbed.scenario.cross_site_spec import (
+    FederatedSpec,
+    SiteProcessSpec,
+    WanPartition,
+    WanSpec,
+)
+from testbed.scenario.tsn_spec import TsnLinkSpec
 
 __all__ = [
     "BrokerOutage",
@@ -104,6 +111,11 @@ class EdgeMonitorSpec(_Frozen):
     """The plant whose PLC scans timestamp the vibration blocks."""
     line: LineMonitorSpec | None = None
     """A conveyor line application: item tracking, reject decisions, bandwidth."""
+    swap_on_deploy: dict[str, str] = Field(default_factory=dict)
+    """Model name -> ONNX FB (`App.FB`): the FB starts on the model's first version and
+    re-INITs on each version the cloud installs later (checked every sample period)."""
+    trace: list[str] = Field(default_factory=list)
+    """Output events (`FB.EVENT`) logged with their time and data to `trace/<FB.EVENT>.csv`."""
 
 
 class EdgeSpec(_Frozen):
@@ -167,7 +179,7 @@ class BrokerOutage(_Frozen):
     end_s: float
 
 
-FaultEntry = Annotated[PlantFault | BrokerOutage, Field(discriminator="kind")]
+FaultEntry = Annotated[PlantFault | BrokerOutage | WanPartition, Field(discriminator="kind")]
 
 
 class DeploymentSpec(_Frozen):
@@ -197,6 +209,12 @@ class ScenarioSpec(_Frozen):
     detection_bound_s: float | None = Field(default=None, gt=0)
     """The longest acceptable fault onset -> first debounced alarm (checked by the tests)."""
     metrics: list[str] = Field(default_factory=list)
+    sites: list[SiteProcessSpec] = Field(default_factory=list)
+    """Edge sites run as child processes (`testbed.scenario.sites`)."""
+    wan: WanSpec | None = None
+    federated: FederatedSpec | None = None
+    control_link: TsnLinkSpec | None = None
+    """A controller -> I/O flow over an emulated link, per schedule (`tsn_link`)."""
 
     @model_validator(mode="after")
     def _references(self) -> ScenarioSpec:
@@ -237,6 +255,8 @@ def load_scenario(path: str | Path) -> tuple[ScenarioSpec, Path]:
     for plant in spec.plants:
         if plant.config or plant.series:
             _check_plant(file, spec.seed, plant)
+    for site in spec.sites:  # each site is a scenario of its own: check it too
+        load_scenario(file.parent / site.scenario)
     return spec, file.parent
 
 

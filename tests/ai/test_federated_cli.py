@@ -11,18 +11,13 @@ from pathlib import Path
 
 import pytest
 import structlog
+from amqtt_quirks import AMQTT_LEAKS_SERVER_SOCKETS
 
 from drivers.mqtt import EmbeddedBroker
 from testbed.ai.federated import FederatedReport
 from testbed.cli import main
 
 pytestmark = pytest.mark.timeout(60)
-
-AMQTT_LEAKS_SERVER_SOCKETS = pytest.mark.filterwarnings(
-    # amqtt 0.12 stopped right after its clients disconnect can drop the server side of a
-    # connection unclosed; the ResourceWarnings are its, not ours
-    r"ignore:Exception ignored in. <(socket\.socket|function (_SelectorTransport|StreamWriter)"
-    r"\.__del__):pytest.PytestUnraisableExceptionWarning")
 
 
 @pytest.fixture(autouse=True)

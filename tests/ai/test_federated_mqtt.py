@@ -7,6 +7,7 @@ import gc
 from collections.abc import Iterator
 
 import pytest
+from amqtt_quirks import AMQTT_LEAKS_SERVER_SOCKETS
 
 from drivers.mqtt import (
     EmbeddedBroker,
@@ -28,11 +29,7 @@ from testbed.ai.federated import (
 
 pytestmark = [
     pytest.mark.timeout(60),
-    pytest.mark.filterwarnings(
-        # amqtt 0.12 stopped right after its clients disconnect can drop the server side of a
-        # connection unclosed; the ResourceWarnings are its, not ours
-        r"ignore:Exception ignored in. <(socket\.socket|function (_SelectorTransport|"
-        r"StreamWriter)\.__del__):pytest.PytestUnraisableExceptionWarning"),
+    AMQTT_LEAKS_SERVER_SOCKETS,
 ]
 
 

@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-import pytest
+from amqtt_quirks import AMQTT_LEAKS_SERVER_SOCKETS
 from cloud_testkit import EDGE, GROUP, HOST, cloud_config, edge_config
 
 from drivers.mqtt import EmbeddedBroker, MqttClient, MqttClientConfig
@@ -26,11 +26,7 @@ from testbed.cloud.protocol import edge_control_metrics
 
 LINE = [MetricSpec("counter", DataType.INT64, 0), MetricSpec("temp", DataType.DOUBLE, 20.0)]
 
-pytestmark = pytest.mark.filterwarnings(
-    # the embedded amqtt 0.12 broker can drop the server side of a connection unclosed when
-    # its clients disconnect just before it stops; those ResourceWarnings are amqtt's
-    r"ignore:Exception ignored in. <(socket\.socket|function (_SelectorTransport|StreamWriter)"
-    r"\.__del__):pytest.PytestUnraisableExceptionWarning")
+pytestmark = AMQTT_LEAKS_SERVER_SOCKETS
 
 
 

@@ -42,6 +42,7 @@ from drivers.mqtt.sparkplug._codec import (
 from drivers.mqtt.sparkplug._errors import (
     DatatypeMismatchError,
     MetricValueError,
+    PayloadTooLargeError,
     UnknownAliasError,
 )
 from drivers.mqtt.sparkplug._metrics import MetricSpec
@@ -62,12 +63,24 @@ from drivers.mqtt.sparkplug._types import (
     Payload,
     message_id_uuid,
 )
+from drivers.mqtt.sparkplug._wire import (
+    NULL_VALUE,
+    ValueEncoder,
+    VarintFieldCache,
+    data_payload,
+    field_string,
+    field_varint,
+    frame_metric,
+    stored_payload,
+    value_encoder,
+)
 
 _log = structlog.get_logger(__name__)
 
 BD_SEQ_METRIC: Final = "bdSeq"
 REBIRTH_METRIC: Final = "Node Control/Rebirth"
 _RESERVED_NAMES: Final = frozenset({BD_SEQ_METRIC, REBIRTH_METRIC})
+_UINT64_MAX: Final = (1 << 64) - 1
 
 
 class EdgeNodeConfig(BaseModel):
@@ -122,15 +135,25 @@ class DataMessage:
     """The changes of one node or device batched into one NDATA/DDATA, before sending.
 
     This is what the store persists (`to_bytes`/`from_bytes`); seq, aliases, the message id
-    and the historical flag are added when it is published.
+    and the historical flag are added when it is published. A message from `EdgeNode.collect`
+    carries both forms already encoded (`stored`, and `wire`: the metrics as that node sends
+    them live), so neither storing nor sending it encodes again.
     """
 
     device_id: str | None
     changes: tuple[MetricChange, ...]
     datatypes: tuple[DataType, ...] = field(repr=False)
+    stored: bytes | None = field(default=None, repr=False, compare=False)
+    """`to_bytes()` precomputed by the collecting node."""
+    wire: bytes | None = field(default=None, repr=False, compare=False)
+    """The encoded `metrics` entries of the live (not historical) DATA payload of `origin`."""
+    origin: EdgeNode | None = field(default=None, repr=False, compare=False)
+    """The node whose aliases `wire` uses."""
 
     def to_bytes(self) -> bytes:
         """A self-contained Sparkplug payload with names and datatypes (no seq, no alias)."""
+        if self.stored is not None:
+            return self.stored
         metrics = tuple(
             Metric(name=c.name, datatype=t, value=c.value, timestamp_ms=c.timestamp_ms)
             for c, t in zip(self.changes, self.datatypes, strict=True)
@@ -185,6 +208,21 @@ class _Device:
     born: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """One declared metric with its DATA encoding prepared (fields that never change)."""
+
+    spec: MetricSpec
+    encode: ValueEncoder
+    """Checks and encodes a non-null value (the report's validation too)."""
+    datatype: bytes
+    """The encoded datatype field."""
+    named: bytes
+    """Identity in the stored form: the name field."""
+    sent: bytes
+    """Identity on the wire: the alias field (and the name without `use_aliases`)."""
+
+
 _Key = tuple[str | None, str]  # (device id or None for the node, metric name)
 
 
@@ -216,6 +254,10 @@ class EdgeNode:
         self._by_alias: dict[int, _Key] = {}
         self._current: dict[_Key, tuple[MetricValue, int]] = {}
         self._reported: dict[_Key, MetricValue] = {}
+        self._slots: dict[_Key, _Slot] = {}
+        self._data_topics: dict[str | None, str] = {}
+        self._metric_stamp = VarintFieldCache(3)
+        self._payload_stamp = VarintFieldCache(1)
         self._counts: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
         for spec in node_metrics:
@@ -303,6 +345,15 @@ class EdgeNode:
         alias = len(self._aliases) + 1
         self._aliases[key] = alias
         self._by_alias[alias] = key
+        name = field_string(1, spec.name.encode())
+        alias_field = field_varint(2, alias)
+        self._slots[key] = _Slot(
+            spec=spec,
+            encode=value_encoder(spec.datatype, f"metric {spec.name!r}"),
+            datatype=field_varint(4, int(spec.datatype)),
+            named=name,
+            sent=alias_field if self._config.use_aliases else name + alias_field,
+        )
         self._current[key] = (spec.initial, self._clock_ms())
         self._reported[key] = spec.initial
 
@@ -431,27 +482,47 @@ class EdgeNode:
         """
         holder = self._node if device_id is None else self._device(device_id)
         now = self._clock_ms() if timestamp_ms is None else timestamp_ms
+        if isinstance(now, bool) or not 0 <= now <= _UINT64_MAX:
+            raise MetricValueError(f"timestamp {now!r} is not an unsigned 64-bit integer")
+        stamp = self._metric_stamp.field(now)
         changes: list[MetricChange] = []
         datatypes: list[DataType] = []
+        stored: list[bytes] = []
+        wire: list[bytes] = []
+        slots = self._slots
+        reported = self._reported
+        current = self._current
         for name, value in values.items():
-            spec = holder.specs.get(name)
-            if spec is None:
+            key = (device_id, name)
+            slot = slots.get(key)
+            if slot is None:
                 where = "the node" if device_id is None else f"device {device_id!r}"
                 raise MetricValueError(
                     f"metric {name!r} is not declared on {where}; known: {sorted(holder.specs)}"
                 )
-            spec.check(value)
-            key = (device_id, name)
-            self._current[key] = (value, now)
-            if spec.should_report(self._reported[key], value):
-                self._reported[key] = value
+            spec = slot.spec
+            encoded = NULL_VALUE if value is None else slot.encode(value)
+            current[key] = (value, now)
+            if spec.should_report(reported[key], value):
+                reported[key] = value
                 changes.append(MetricChange(name, value, now))
                 datatypes.append(spec.datatype)
+                tail = stamp + slot.datatype + encoded
+                stored.append(frame_metric(slot.named, tail))
+                wire.append(frame_metric(slot.sent, tail))
             else:
                 self._counts["suppressed"] += 1
         if not changes:
             return None
-        return DataMessage(device_id, tuple(changes), tuple(datatypes))
+        tag = None if device_id is None else f"device:{device_id}".encode()
+        return DataMessage(
+            device_id,
+            tuple(changes),
+            tuple(datatypes),
+            stored=stored_payload(b"".join(stored), tag),
+            wire=b"".join(wire),
+            origin=self,
+        )
 
     async def publish_data(
         self, message: DataMessage, message_id: int, *, historical: bool = False
@@ -480,6 +551,7 @@ class EdgeNode:
         results: list[PublishOutcome | DriverConfigError] = []
         qos = self._config.data_qos
         publish = self._transport.publish
+        max_bytes = self._config.max_payload_bytes
         async with self._lock:
             try:
                 async with asyncio.timeout(self._config.network_timeout_s):
@@ -492,11 +564,21 @@ class EdgeNode:
                                 self._counts["held"] += 1
                                 results.append(PublishOutcome.HELD)
                                 break
-                            topic, payload = self._data_payload(message, message_id, historical)
+                            live = message.wire if message.origin is self else None
+                            if live and not historical:
+                                topic, payload = self._data_topic(message.device_id), None
+                            else:
+                                topic, payload = self._data_payload(
+                                    message, message_id, historical
+                                )
                         except DriverConfigError as exc:
                             results.append(exc)
                             continue
-                        data = encode_payload(payload, max_bytes=self._config.max_payload_bytes)
+                        if payload is None:
+                            assert live is not None
+                            data = self._live_data(live, message_id)
+                        else:
+                            data = encode_payload(payload, max_bytes=max_bytes)
                         await publish(topic, data, qos, False)
                         self._counts["data"] += 1
                         results.append(PublishOutcome.SENT)
@@ -508,6 +590,27 @@ class EdgeNode:
                     f"{self._config.network_timeout_s} s"
                 ) from exc
         return results
+
+    def _data_topic(self, device_id: str | None) -> str:
+        topic = self._data_topics.get(device_id)
+        if topic is None:
+            verb = MessageType.NDATA if device_id is None else MessageType.DDATA
+            topic = self._data_topics[device_id] = self._topic(verb, device_id)
+        return topic
+
+    def _live_data(self, metrics: bytes, message_id: int) -> bytes:
+        """A live DATA payload around metrics this node encoded in `collect` (no re-encode)."""
+        uuid = message_id_uuid(message_id).encode()
+        now = self._clock_ms()
+        if not 0 <= now <= _UINT64_MAX:
+            raise MetricValueError(f"payload timestamp {now!r} is not an unsigned 64-bit integer")
+        data = data_payload(self._payload_stamp.field(now), metrics, self._next_seq(), uuid)
+        limit = self._config.max_payload_bytes
+        if len(data) > limit:
+            raise PayloadTooLargeError(
+                f"encoded payload is {len(data)} bytes, over the limit of {limit} bytes"
+            )
+        return data
 
     def _data_payload(
         self, message: DataMessage, message_id: int, historical: bool

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from testbed.fourdiac.comm_id import CommId
@@ -84,14 +84,19 @@ class Role(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class LayerOutcome:
-    """The result of open/send or a receive fault: a FORTE status and a human detail for logs."""
+    """The result of open/send or a receive fault: a FORTE status and a human detail for logs.
+
+    `ok` and `text` (the STATUS string) are worked out once here, not per event.
+    """
 
     status: ComStatus
     detail: str = ""
+    ok: bool = field(init=False, repr=False, compare=False)
+    text: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def ok(self) -> bool:
-        return self.status is ComStatus.OK
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ok", self.status is ComStatus.OK)
+        object.__setattr__(self, "text", self.status.value)
 
 
 def outcome(status: ComStatus, detail: str = "") -> LayerOutcome:

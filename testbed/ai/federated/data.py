@@ -23,7 +23,8 @@ from testbed.ai.dataset import (
 )
 from testbed.ai.federated.config import FederatedConfig, SiteSpec
 
-__all__ = ["FederatedData", "SiteData", "build_data", "initial_rng", "waveform_bytes_per_block"]
+__all__ = ["FederatedData", "SiteData", "build_data", "initial_rng", "site_data",
+           "waveform_bytes_per_block"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,17 @@ def build_data(config: FederatedConfig) -> FederatedData:
                                 duration_s=config.run_duration_s)
     test = concat(simulate_runs(test_specs, config.block_every_s))
     return FederatedData(tuple(sites), test)
+
+
+def site_data(config: FederatedConfig, name: str) -> SiteData:
+    """One site's training blocks alone (the same as `build_data` gives it)."""
+    names = [s.name for s in config.sites]
+    if name not in names:
+        raise ValueError(f"unknown site {name!r}; sites: {names}")
+    index = names.index(name)
+    site, rng = config.sites[index], _streams(config)[index]
+    specs = _site_specs(rng, site, config.run_duration_s)
+    return SiteData(site, concat(simulate_runs(specs, config.block_every_s)), len(specs))
 
 
 def waveform_bytes_per_block() -> int:

@@ -40,12 +40,19 @@ class MqttTransport:
     """A `FederatedTransport` over a broker; a one-shot async context manager."""
 
     def __init__(self, client_config: MqttClientConfig, sites: Sequence[str], *,
-                 prefix: str = "testbed/fl", timeout_s: float = 60.0) -> None:
+                 prefix: str = "testbed/fl", timeout_s: float = 60.0,
+                 aggregator: bool = True, local_sites: Sequence[str] | None = None) -> None:
+        """`aggregator` and `local_sites` (default: all) are the roles this process plays;
+        a site in its own process opens `aggregator=False, local_sites=[site]`."""
         if GLOBAL_TOPIC_LEVEL in sites or any("/" in s or "+" in s or "#" in s for s in sites):
             raise FederatedError(f"site names {list(sites)} must be topic levels other than "
                                  f"{GLOBAL_TOPIC_LEVEL!r}")
         self._config = client_config
         self._sites = tuple(sites)
+        self._local_sites = self._sites if local_sites is None else tuple(local_sites)
+        if unknown := set(self._local_sites) - set(self._sites):
+            raise FederatedError(f"local sites {sorted(unknown)} are not among {list(sites)}")
+        self._plays_aggregator = aggregator
         self._prefix = prefix
         self._timeout_s = timeout_s
         capacity = 2 * max(1, len(sites))
@@ -78,26 +85,30 @@ class MqttTransport:
             raise RuntimeError("MqttTransport is one-shot")
         stack = self._stack = AsyncExitStack()
         try:
-            self._aggregator = await stack.enter_async_context(MqttClient(self._config))
-            for site in self._sites:
+            if self._plays_aggregator:
+                self._aggregator = await stack.enter_async_context(MqttClient(self._config))
+            for site in self._local_sites:
                 self._clients[site] = await stack.enter_async_context(MqttClient(self._config))
-            for client in (self._aggregator, *self._clients.values()):
+            for client in (*self._roles().values(),):
                 await client.wait_connected()
-            await self._purge_stale(self._aggregator)
             capacity = 4 * max(1, len(self._sites))
-            updates = await self._aggregator.subscribe(f"{self._prefix}/+/+", qos=1,
-                                                       capacity=capacity,
-                                                       overflow="drop_newest")
+            updates = None
+            if self._aggregator is not None:
+                await self._purge_stale(self._aggregator)
+                updates = await self._aggregator.subscribe(f"{self._prefix}/+/+", qos=1,
+                                                           capacity=capacity,
+                                                           overflow="drop_newest")
             inboxes = {site: await client.subscribe(
                 f"{self._prefix}/+/{GLOBAL_TOPIC_LEVEL}", qos=1, capacity=capacity,
                 overflow="drop_newest") for site, client in self._clients.items()}
             # readers and re-publishers are cancelled on exit, before their clients close
             group = self._task_group = await stack.enter_async_context(asyncio.TaskGroup())
-            tasks = [group.create_task(self._read(updates, None), name="fl-aggregator-inbox")]
+            tasks = [] if updates is None else [
+                group.create_task(self._read(updates, None), name="fl-aggregator-inbox")]
             tasks += [group.create_task(self._read(subscription, site),
                                         name=f"fl-site-inbox-{site}")
                       for site, subscription in inboxes.items()]
-            roles = {"": self._aggregator, **self._clients}
+            roles = self._roles()
             tasks += [group.create_task(self._republish_on_reconnect(role, client),
                                         name=f"fl-republish-{role or 'aggregator'}")
                       for role, client in roles.items()]
@@ -111,6 +122,11 @@ class MqttTransport:
             await stack.aclose()
             raise
         return self
+
+    def _roles(self) -> dict[str, MqttClient]:
+        """Client per role played here ("" is the aggregator)."""
+        roles = {} if self._aggregator is None else {"": self._aggregator}
+        return {**roles, **self._clients}
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:

@@ -56,8 +56,10 @@ from testbed.ai.train import run_onnx
 __all__ = [
     "MODEL_FILE",
     "FederatedResult",
+    "aggregate_then_score",
     "fedavg",
     "run_federated",
+    "run_site",
     "score",
     "write_outputs",
 ]
@@ -307,6 +309,36 @@ async def run_federated(config: FederatedConfig,
         if transport is None:
             transport = InProcessTransport([s.name for s in config.sites], config.timeout_s)
         fed = await _federate(config, data, transport, executor)
+        return await loop.run_in_executor(executor, _finish, config, data, fed, transport.kind)
+    finally:
+        await loop.run_in_executor(None, functools.partial(executor.shutdown, wait=True))
+
+
+async def run_site(config: FederatedConfig, site_name: str,
+                   transport: FederatedTransport) -> int:
+    """One site's side of the federation, in its own process: simulate its own data, then
+    train locally each round and send only weights. Returns the site's sample count."""
+    from testbed.ai.federated.data import site_data
+
+    loop = asyncio.get_running_loop()
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fl-site")
+    try:
+        data = await loop.run_in_executor(executor, site_data, config, site_name)
+        await _site(data, config, transport, executor)
+        return len(data.blocks)
+    finally:
+        await loop.run_in_executor(None, functools.partial(executor.shutdown, wait=True))
+
+
+async def aggregate_then_score(config: FederatedConfig,
+                               transport: FederatedTransport) -> FederatedResult:
+    """The aggregator's side alone (the sites train elsewhere), then the evaluation: the
+    baselines and the held-out set are simulated here, for scoring only."""
+    fed = await _aggregate(config, transport, [s.name for s in config.sites])
+    loop = asyncio.get_running_loop()
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fl-score")
+    try:
+        data = await loop.run_in_executor(executor, build_data, config)
         return await loop.run_in_executor(executor, _finish, config, data, fed, transport.kind)
     finally:
         await loop.run_in_executor(None, functools.partial(executor.shutdown, wait=True))

@@ -36,6 +36,7 @@ from drivers.mqtt.sparkplug import (
     MessageType,
     Metric,
     MetricSpec,
+    MetricValueError,
     command_message,
     encode_host_state,
     rebirth_request,
@@ -139,6 +140,74 @@ async def test_births_then_data_by_exception_with_message_ids(
         assert stats.backlog == 0
     finally:
         await client.aclose()
+
+
+async def test_report_many_stores_in_one_commit_and_sends_each_in_order(
+    embedded: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """report_many gives one store id per changed report (None if suppressed), commits them
+    together, and each goes out as its own DDATA in order, live."""
+    client, host = await _host(embedded.port)
+    try:
+        async with EdgeLink(link_config(embedded.port, tmp_path), devices={"pump": PUMP}) as link:
+            await link.wait_ready(5)
+            commits = link._store.statistics().commits
+            ids = await link.report_many(
+                [("pump", {"setpoint": n}) for n in range(1, 40)]
+                + [("pump", {"setpoint": 39}), ("pump", {"speed": 5.0})]
+            )
+            assert link._store.statistics().commits <= commits + 1
+            await host.until(40, MessageType.DDATA)
+            await link.wait_drained(5)
+        assert ids[39] is None  # unchanged: report by exception
+        sent = [i for i in ids if i is not None]
+        assert sent == sorted(sent)
+        assert len(sent) == 40
+        data = host.of(MessageType.DDATA)
+        assert [m.payload.message_id for m in data if m.payload] == sent
+        assert [m.values() for m in data][-2:] == [{"setpoint": 39}, {"speed": 5.0}]
+        assert not any(m.payload.metrics[0].is_historical for m in data if m.payload)
+    finally:
+        await client.aclose()
+
+
+async def test_messages_past_the_live_buffer_are_read_back_in_order(
+    embedded: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """With a tiny live buffer a fast producer's messages come back from the store, and all
+    of them still leave once, in id order, as live data."""
+    config = link_config(embedded.port, tmp_path).model_copy(
+        update={"live_buffer": 4, "fetch_batch": 7}
+    )
+    client, host = await _host(embedded.port)
+    try:
+        async with EdgeLink(config, devices={"pump": PUMP}) as link:
+            await link.wait_ready(5)
+            ids = await link.report_many([("pump", {"setpoint": n}) for n in range(1, 101)])
+            await host.until(100, MessageType.DDATA)
+            await link.wait_drained(5)
+        data = host.of(MessageType.DDATA)
+        assert [m.payload.message_id for m in data if m.payload] == ids
+        assert [m.values()["setpoint"] for m in data] == list(range(1, 101))
+        assert not any(m.payload.metrics[0].is_historical for m in data if m.payload)
+    finally:
+        await client.aclose()
+
+
+async def test_report_many_stores_the_reports_before_a_bad_one(
+    embedded: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """A report naming an undeclared metric raises after the reports before it are stored."""
+    async with EdgeLink(link_config(embedded.port, tmp_path), devices={"pump": PUMP}) as link:
+        await link.wait_ready(5)
+        with pytest.raises(MetricValueError, match="'nope' is not declared"):
+            await link.report_many(
+                [("pump", {"setpoint": 1}), ("pump", {"nope": 2}), ("pump", {"setpoint": 3})]
+            )
+        await link.wait_drained(5)
+        stats = link.statistics()
+    assert stats.stored == 1
+    assert stats.acked == 1
 
 
 async def test_holds_until_primary_host_online_then_replays_historical(

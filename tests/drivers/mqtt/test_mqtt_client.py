@@ -116,6 +116,30 @@ async def test_inflight_window_bounds_unacked_messages(mosquitto: MosquittoBroke
         assert client.statistics().acked == 50
 
 
+async def test_publish_nowait_refuses_a_full_window_then_publish_waits_for_room(
+    mosquitto: MosquittoBroker,
+) -> None:
+    """publish_nowait fills the window without waiting and answers None once it is full;
+    publish then waits for a PUBACK to free a slot, and every message is acknowledged."""
+    config = MqttClientConfig(port=mosquitto.port, max_inflight=2)
+    async with MqttClient(config) as client:
+        await client.wait_connected()
+        # no await in between: no PUBACK can be read, so the window is exactly full
+        first = client.publish_nowait("nowait/1", b"a", qos=1)
+        second = client.publish_nowait("nowait/2", b"b", qos=1)
+        refused = client.publish_nowait("nowait/3", b"c", qos=1)
+        qos0 = client.publish_nowait("nowait/0", b"d", qos=0)
+        assert first is not None
+        assert second is not None
+        assert refused is None
+        assert qos0 is not None  # QoS 0 takes no slot
+        third = await asyncio.wait_for(client.publish("nowait/3", b"c", qos=1), 5)
+        await asyncio.wait_for(asyncio.gather(first.acked, second.acked, third.acked), 5)
+        assert client.statistics().acked == 3
+        assert client.statistics().inflight == 0
+        assert client.publish_nowait("nowait/4", b"e", qos=1) is not None
+
+
 async def test_subscription_overflow_is_counted(mosquitto: MosquittoBroker) -> None:
     """A full subscription queue drops by its policy and counts every drop."""
     config = MqttClientConfig(port=mosquitto.port)

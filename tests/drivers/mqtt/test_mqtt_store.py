@@ -138,3 +138,60 @@ async def test_committed_messages_survive_sigkill(tmp_path: Path) -> None:
         replayed = await store.fetch("s", 0, 1000)
         assert [m.id for m in replayed] == stored
         assert [int.from_bytes(m.payload, "big") for m in replayed] == list(range(300))
+
+
+async def test_out_of_order_acks_delete_exactly_the_acked_ids(tmp_path: Path) -> None:
+    """Acks in any order, with gaps and repeats, delete those messages and no others."""
+    async with MessageStore(StoreConfig(path=tmp_path / "q.db")) as store:
+        stored = await asyncio.gather(*(store.append("s", "t", b"12345") for _ in range(20)))
+        ids = [m.id for m in stored]
+        acked = [ids[7], ids[3], ids[4], ids[5], ids[19], ids[0], ids[4], ids[10], ids[11]]
+        for message_id in acked:
+            store.ack(message_id)
+        await store.flush()
+        left = [m.id for m in await store.fetch("s", 0, 100)]
+        assert left == [i for i in ids if i not in set(acked)]
+        stats = store.statistics()
+        assert stats.pending_messages == 12
+        assert stats.pending_bytes == 12 * (5 + 1 + 1)
+        assert stats.acked == 8
+
+
+async def test_batched_appends_continue_ids_after_per_message_inserts(tmp_path: Path) -> None:
+    """A batch that overflows (one by one, drop_oldest) and batches that fit (executemany)
+    hand out strictly growing ids that survive a reopen."""
+    config = StoreConfig(path=tmp_path / "q.db", max_bytes=120, overflow="drop_oldest")
+    async with MessageStore(config) as store:
+        first = await asyncio.gather(*(store.append("s", "t", b"x" * 10) for _ in range(15)))
+        assert store.statistics().dropped_oldest == 5
+        for message in first:
+            store.ack(message.id)
+        second = await asyncio.gather(*(store.append("s", "t", b"y" * 10) for _ in range(5)))
+        ids = [m.id for m in (*first, *second)]
+        assert ids == sorted(set(ids))
+        assert store.last_id == ids[-1]
+    async with MessageStore(config) as store:
+        assert [m.id for m in await store.fetch("s", 0, 100)] == [m.id for m in second]
+        assert (await store.append("s", "t", b"z")).id == ids[-1] + 1
+
+
+async def test_append_many_commits_once_and_reports_refusals_per_message(tmp_path: Path) -> None:
+    """append_many stores its messages in order in one commit; under reject_new the ones over
+    the budget come back as StoreFullError while the others are stored."""
+    config = StoreConfig(path=tmp_path / "q.db", max_bytes=40, overflow="reject_new")
+    async with MessageStore(config) as store:
+        seen: list[int] = []
+        store.add_append_listener(lambda m: seen.append(m.id))
+        commits = store.statistics().commits
+        outcomes = await store.append_many(
+            [("s", "t", b"x" * 10), ("s", "t", b"y" * 30), ("s", "t", b"z" * 10)]
+        )
+        assert store.statistics().commits == commits + 1
+        first, refused, third = outcomes
+        assert isinstance(refused, StoreFullError)
+        assert not isinstance(first, StoreFullError)
+        assert not isinstance(third, StoreFullError)
+        assert (first.payload, third.payload) == (b"x" * 10, b"z" * 10)
+        assert seen == [first.id, third.id]
+        assert [m.id for m in await store.fetch("s", 0, 10)] == seen
+        assert await store.append_many([]) == []

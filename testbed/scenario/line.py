@@ -61,7 +61,8 @@ LINE_METRIC_DEFINITIONS: tuple[tuple[str, str, str, str], ...] = (
     ("divert_latency_ms", "ms", "samples",
      "item centre reached the diverter photo-eye (monotonic time the runner saw the PLC scan "
      "that first placed it there) -> the edge's diverter write for that item ID confirmed by "
-     "the PLC (MODBUS_WRITE CNF with QO): sensing, poll, tracking, decision lookup, write."),
+     "the PLC (MODBUS_WRITE CNF with QO): sensing, poll, tracking, decision lookup, write. "
+     "Also a time series (run time of the confirmation), to place misses on the timeline."),
     ("divert_deadline_ms", "ms", "gauge",
      "the physical deadline of an extend command: distance from the photo-eye's first "
      "blocking position to the diverter / nominal belt speed - diverter stroke time. A "
@@ -284,6 +285,7 @@ class LineProbe(Tracer):
             if truth is not None and truth.at_eye is not None:
                 latency_s = now - truth.at_eye
                 self._m.sample("divert_latency_ms", latency_s * 1e3)
+                self._m.record("divert_latency_ms", self._elapsed_s(), latency_s * 1e3)
                 stroke_s = self._model.config.diverter_stroke_s
                 deadline = self.deadline_s + (0.0 if extend else stroke_s)
                 if latency_s > deadline:

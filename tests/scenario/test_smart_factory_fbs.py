@@ -14,10 +14,14 @@ import testbed
 from testbed.api import Network
 
 TYPES = Path(__file__).resolve().parents[2] / "scenarios" / "smart-factory" / "types"
+SAMPLE_MS = 20
+"""The sensor poll's period: each sample advances the virtual clock by it."""
 
 APP = """name: L
 fbs:
-  Track: {type: TRACKER, parameters: {MIN_TRAVEL: 3, MAX_TRAVEL: 20, MIN_EXIT: 3, MAX_EXIT: 20}}
+  Track:
+    type: TRACKER
+    parameters: {MIN_TRAVEL: T#60ms, MAX_TRAVEL: T#400ms, MIN_EXIT: T#60ms, MAX_EXIT: T#400ms}
   Decide: {type: DIVERT_DECIDE, parameters: {THRESHOLD: 0.8}}
 connections:
   - Track.INSPECTED -> Decide.INSPECT
@@ -43,6 +47,7 @@ class Line:
     def sample(self, *, ok: bool = True, entry: bool = False, divert: bool = False,
                exit_: bool = False, item: int = 0, meas_raw: int = 0) -> None:
         n = self.net
+        n.advance(SAMPLE_MS)
         for pin, value in (("OK", ok), ("PE_ENTRY", entry), ("PE_DIVERT", divert),
                            ("PE_EXIT", exit_), ("ID_HI", item >> 16), ("ID_LO", item & 0xFFFF),
                            ("MEAS_RAW", meas_raw)):
@@ -103,7 +108,7 @@ def test_items_are_classified_at_inspection_and_diverted_on_arrival(line: Line) 
 
 def test_an_item_arriving_too_soon_after_an_inspection_is_untracked_and_rejected(
         line: Line) -> None:
-    """An arrival before MIN_TRAVEL samples cannot be the item just inspected: fail safe."""
+    """An arrival sooner than MIN_TRAVEL after an inspection cannot be that item: fail safe."""
     line.pulse("entry")
     line.sample(item=1, meas_raw=0)
     line.pulse("divert", item=1)  # 2 samples after inspection < MIN_TRAVEL
@@ -126,7 +131,8 @@ def test_lost_samples_flush_the_fifos(line: Line) -> None:
 
 
 def test_ids_too_old_at_the_diverter_are_dropped(line: Line) -> None:
-    """An item that left unseen (older than MAX_TRAVEL) does not shift the IDs behind it."""
+    """An item that passed the eye unseen (its ID older than MAX_TRAVEL) does not shift the
+    IDs behind it onto the wrong items."""
     line.pulse("entry")
     line.pulse("entry", item=0)
     line.sample(item=1, meas_raw=200)
@@ -156,8 +162,8 @@ def _shipped_parameters() -> dict[str, dict[str, object]]:
 
 
 def test_tracker_and_decider_sort_the_simulated_conveyor(tmp_path: Path) -> None:
-    """Closed loop on the conveyor model (20 ms samples, commands one sample late, the
-    shipped parameters): every item tracked by its ID, defects rejected, few good ones."""
+    """Closed loop on the conveyor model (20 ms samples on the virtual clock, commands one
+    sample late, the shipped parameters): every item tracked by its ID, defects rejected."""
     from drivers.sim import ConveyorConfig, ConveyorModel
 
     loop = yaml.safe_load(APP)
@@ -177,6 +183,7 @@ def test_tracker_and_decider_sort_the_simulated_conveyor(tmp_path: Path) -> None
                 command = None
             model.step()
             state = model.step()
+            net.advance(SAMPLE_MS)
             item = int(state["inspection_item_id"])
             for pin, value in (("OK", True), ("PE_ENTRY", state["pe_entry"]),
                                ("PE_DIVERT", state["pe_divert"]), ("PE_EXIT", state["pe_exit"]),

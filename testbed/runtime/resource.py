@@ -627,14 +627,13 @@ class Resource:
                 self._fault(exc, None)
             done += 1
         if self._queue:  # a long chain (or a rebuilt queue): finish it before the next entry
-            return done + self._drain(None, _BUDGET_S, take_external=False)
+            return done + self._drain(None, _BUDGET_S)
         if ext:
             return done + self._drain(None, _BUDGET_S)
         self._overflowing = False
         return done
 
-    def _drain(self, max_events: int | None, budget_s: float | None,
-               take_external: bool = True) -> int:
+    def _drain(self, max_events: int | None, budget_s: float | None) -> int:
         q = self._queue
         ext = self._external
         pop = q.popleft
@@ -642,10 +641,14 @@ class Resource:
         deadline = time.perf_counter() + budget_s if budget_s is not None else None
         steps = range(_SLICE)
         while True:
-            if ext and take_external:
-                # one external entry per round, then its consequences: each external
-                # stimulus (a datagram, a timer, an inference result) runs to completion
-                # before the next one overwrites the outputs it published
+            if q is not self._queue:  # an FB was deleted and the queue rebuilt
+                q = self._queue
+                pop = q.popleft
+            if ext and not q:
+                # one external entry per round, then all its consequences (also past a
+                # slice or a time budget): each external stimulus (a datagram, a timer, an
+                # inference result) runs to completion before the next one overwrites the
+                # outputs it published
                 thunk = ext.popleft()
                 try:
                     thunk()
@@ -653,7 +656,6 @@ class Resource:
                     self._fault(exc, thunk)
                 if self._room is not None:
                     self._room.set()
-            take_external = True
             if q is not self._queue:  # an FB was deleted and the queue rebuilt
                 q = self._queue
                 pop = q.popleft

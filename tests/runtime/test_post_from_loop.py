@@ -278,3 +278,25 @@ async def test_a_failing_fb_in_the_chain_is_reported_and_the_chain_goes_on(
         return r.read("D.CV"), r.statistics().faults
 
     assert await _in_callback(deliver) == (1, 1)
+
+
+async def test_a_chain_longer_than_a_slice_finishes_before_the_next_entry(
+        device: Device) -> None:
+    """Past a slice of 256 events (the drain yields to the loop between slices), the
+    consequences of the current external entry still run before the next entry is taken."""
+    r = device.create_resource("R")
+    _counters(r)
+    feed = r.create_fb("F", "FEED")
+    assert isinstance(feed, FEED)
+    burst = r.create_fb("B", "BURST")
+    assert isinstance(burst, BURST)
+    burst.count = 2000  # several slices
+    r.connect("F.CNF", "B.REQ")
+    r.connect("B.CNF", "C.CU")
+    seen: list[object] = []
+    feed.action = lambda: r.post(lambda: seen.append(r.read("C.CV")))
+    await _settled(r)
+    await _in_callback(lambda: r.post_from_loop(r.resolve_handler("F.REQ")))
+    async with asyncio.timeout(5):
+        await r.wait_idle()
+    assert seen == [2000]

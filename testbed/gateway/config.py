@@ -72,6 +72,9 @@ class DeviceConfig(_Frozen):
     persistence: PersistenceConfig = Field(default_factory=PersistenceConfig)
     queue_capacity: int = Field(default=65_536, ge=1)
     external_capacity: int = Field(default=4_096, ge=1)
+    opcua_clients: Path | None = None
+    """A YAML file of OPC UA client profiles (endpoint, user, certificates: see
+    `fb.io.opcua_clients`) the device's OPC UA FBs use to reach secured servers."""
 
     @model_validator(mode="after")
     def _unique_resources(self) -> DeviceConfig:
@@ -134,8 +137,15 @@ def parse_gateway_config(text: str, source: str = "<gateway config>",
             loc = ("devices", i, "persistence", "boot_file")
             issues.append(YamlIssue(loc, f"folder {boot.parent} does not exist",
                                     line_of(lines, loc)))
+        clients = dev.opcua_clients
+        if clients is not None and not clients.is_absolute():
+            clients = base / clients
+        if clients is not None and not clients.is_file():
+            loc = ("devices", i, "opcua_clients")
+            issues.append(YamlIssue(loc, f"file {clients} does not exist", line_of(lines, loc)))
         devices.append(dev.model_copy(update={
-            "persistence": dev.persistence.model_copy(update={"boot_file": boot})}))
+            "persistence": dev.persistence.model_copy(update={"boot_file": boot}),
+            "opcua_clients": clients}))
     if issues:
         raise ConfigError(str(YamlError(source, issues)))
     return config.model_copy(update={"types": types, "devices": tuple(devices)})

@@ -57,6 +57,17 @@ def server_settings(config: DeviceConfig) -> ServerSettings:
                           idle_timeout_s=m.idle_timeout_s, max_connections=m.max_connections)
 
 
+def _attach_opcua_clients(device: Device, path: Path) -> None:
+    """Give the device's OPC UA FBs the profiles of `path`; a bad file is a ConfigError."""
+    from drivers.yamllines import YamlError
+    from fb.io.opcua_clients import load_opcua_clients, use_opcua_clients
+
+    try:
+        use_opcua_clients(device, load_opcua_clients(path))
+    except YamlError as exc:  # the message already reads file:line: field: problem
+        raise ConfigError(str(exc)) from exc
+
+
 class DeviceHost:
     """One configured device: runtime, management server, deployment persistence."""
 
@@ -65,6 +76,8 @@ class DeviceHost:
         self.device = Device(config.name, library=library,
                              queue_capacity=config.queue_capacity,
                              external_capacity=config.external_capacity)
+        if config.opcua_clients is not None:
+            _attach_opcua_clients(self.device, config.opcua_clients)
         self.journal = DeploymentJournal()
         self.executor = CommandExecutor(self.device, on_change=self._on_change)
         self._changed = asyncio.Event()

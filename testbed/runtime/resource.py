@@ -46,6 +46,7 @@ ExternalOverflowPolicy = Literal["drop_newest", "drop_oldest"]
 
 _SLICE = 256  # events between checks of the external queue and the time budget
 _BUDGET_S = 0.005  # one drain slice before other tasks get the loop
+_SHORT_CHAIN = 16  # consequences of an I/O event run one by one up to this many
 
 
 class _Draining(threading.local):
@@ -514,7 +515,7 @@ class Resource:
             return True
         draining.depth = 1  # run_until_idle's work, its checks already made above
         try:
-            self._processed += self._drain(None, _BUDGET_S)
+            self._processed += self._drain_from_idle()
         finally:
             draining.depth = 0
         wake = self._wake
@@ -600,6 +601,38 @@ class Resource:
         self._processed += total
         return total
 
+    def _drain_from_idle(self) -> int:
+        """Drain after one external entry reached an idle resource (`post_from_loop`).
+
+        Its consequences are usually a few events: they run one by one here, without
+        `_drain`'s slice set-up and the IndexError that ends a slice; a longer chain
+        goes on in `_drain`, its consequences still before the next external entry.
+        """
+        q, ext = self._queue, self._external
+        if q or len(ext) != 1:
+            return self._drain(None, _BUDGET_S)
+        thunk = ext.popleft()
+        try:
+            thunk()
+        except Exception as exc:  # an FB's external work failed: report, go on
+            self._fault(exc, thunk)
+        if self._room is not None:
+            self._room.set()
+        done = 0
+        while q and done < _SHORT_CHAIN and q is self._queue:
+            handler = q.popleft()
+            try:
+                handler()
+            except Exception as exc:  # an FB raised (an event-less loop too): report, go on
+                self._fault(exc, None)
+            done += 1
+        if self._queue:  # a long chain (or a rebuilt queue): finish it before the next entry
+            return done + self._drain(None, _BUDGET_S)
+        if ext:
+            return done + self._drain(None, _BUDGET_S)
+        self._overflowing = False
+        return done
+
     def _drain(self, max_events: int | None, budget_s: float | None) -> int:
         q = self._queue
         ext = self._external
@@ -608,10 +641,14 @@ class Resource:
         deadline = time.perf_counter() + budget_s if budget_s is not None else None
         steps = range(_SLICE)
         while True:
-            if ext:
-                # one external entry per round, then its consequences: each external
-                # stimulus (a datagram, a timer, an inference result) runs to completion
-                # before the next one overwrites the outputs it published
+            if q is not self._queue:  # an FB was deleted and the queue rebuilt
+                q = self._queue
+                pop = q.popleft
+            if ext and not q:
+                # one external entry per round, then all its consequences (also past a
+                # slice or a time budget): each external stimulus (a datagram, a timer, an
+                # inference result) runs to completion before the next one overwrites the
+                # outputs it published
                 thunk = ext.popleft()
                 try:
                     thunk()

@@ -94,3 +94,43 @@ def test_serve_check_reports_errors(tmp_path: Path) -> None:
                             timeout=60, check=False)
     assert result.returncode == 2
     assert f"{path}:3: devices[0].queue_capacity" in result.stderr
+
+
+def test_missing_opcua_clients_file_names_its_line(tmp_path: Path) -> None:
+    """A device's OPC UA client profile file that does not exist is named with its line."""
+    path = write(tmp_path, "devices:\n  - name: d1\n    opcua_clients: clients.yaml\n")
+    with pytest.raises(ConfigError) as err:
+        load_gateway_config(path)
+    assert f"{path}:3: devices[0].opcua_clients" in str(err.value)
+
+
+def test_device_host_attaches_opcua_client_profiles(tmp_path: Path) -> None:
+    """The host's device gets the profiles; the FBs' session pool finds them by endpoint."""
+    from fb.io.opcua_clients import opcua_clients_of
+    from fb.io.pool import pool_for
+    from testbed.gateway.daemon import DeviceHost
+    from testbed.library import TypeLibrary
+
+    (tmp_path / "clients.yaml").write_text(
+        "clients:\n  plc1:\n    endpoint: opc.tcp://127.0.0.1:4840\n"
+        "    username: operator\n    password: secret\n", encoding="utf-8")
+    path = write(tmp_path, "devices:\n  - name: d1\n    opcua_clients: clients.yaml\n")
+    config = load_gateway_config(path)
+    host = DeviceHost(config.devices[0], TypeLibrary.with_native_types())
+    found = opcua_clients_of(pool_for(host.device)).for_endpoint("opc.tcp://127.0.0.1:4840")
+    assert found is not None
+    assert found[0] == "plc1"
+
+
+def test_bad_opcua_clients_file_is_a_config_error(tmp_path: Path) -> None:
+    """A malformed profile file stops the host with file:line: field."""
+    from testbed.gateway.daemon import DeviceHost
+    from testbed.library import TypeLibrary
+
+    clients = tmp_path / "clients.yaml"
+    clients.write_text("clients:\n  plc1:\n    endpoint: opc.tcp://h:4840\n    colour: red\n",
+                       encoding="utf-8")
+    path = write(tmp_path, "devices:\n  - name: d1\n    opcua_clients: clients.yaml\n")
+    config = load_gateway_config(path)
+    with pytest.raises(ConfigError, match=rf"{clients}:4: .*colour"):
+        DeviceHost(config.devices[0], TypeLibrary.with_native_types())

@@ -29,19 +29,29 @@ class FEED(ServiceFB):
 
 
 class BURST(ServiceFB):
-    """On REQ fires CNF 1000 times: a burst of internal events, no wake-up from outside."""
+    """On REQ fires CNF `count` times: a burst of internal events, no wake-up from outside."""
+
+    INTERFACE = interface(ei="REQ", eo="CNF")
+    count = 1000
+
+    def on_REQ(self) -> None:
+        for _ in range(self.count):
+            self.emit_CNF()
+
+
+class BOOM(ServiceFB):
+    """Raises on REQ: a faulty FB in the middle of a chain."""
 
     INTERFACE = interface(ei="REQ", eo="CNF")
 
     def on_REQ(self) -> None:
-        for _ in range(1000):
-            self.emit_CNF()
+        raise RuntimeError("boom")
 
 
 @pytest.fixture
 def lib() -> TypeLibrary:
     lib = TypeLibrary.with_native_types()
-    for cls in (FEED, BURST):
+    for cls in (FEED, BURST, BOOM):
         lib.add(cls.FB_TYPE, "tests")
     return lib
 
@@ -222,3 +232,71 @@ async def test_a_burst_past_the_budget_is_finished_by_the_drain_task(
     async with asyncio.timeout(2):
         await done.wait()  # not wait_idle: that would wake the task itself
     assert r.read("C.CV") == 1000
+
+
+async def test_a_longer_chain_finishes_before_an_entry_posted_during_it(
+        device: Device) -> None:
+    """An external entry posted by FB logic waits until the consequences of the current one
+    ran, also when they are more than the inline drain takes one by one (within a slice)."""
+    r = device.create_resource("R")
+    _counters(r)
+    feed = r.create_fb("F", "FEED")
+    assert isinstance(feed, FEED)
+    burst = r.create_fb("B", "BURST")
+    assert isinstance(burst, BURST)
+    burst.count = 100  # past the one-by-one part, within one slice of 256
+    r.connect("F.CNF", "B.REQ")
+    r.connect("B.CNF", "C.CU")
+    seen: list[object] = []
+
+    def post_a_reader() -> None:
+        r.post(lambda: seen.append(r.read("C.CV")))
+
+    feed.action = post_a_reader
+    await _settled(r)
+    await _in_callback(lambda: r.post_from_loop(r.resolve_handler("F.REQ")))
+    async with asyncio.timeout(2):
+        await r.wait_idle()
+    assert seen == [100]
+    assert r.read("D.CV") == 100
+
+
+async def test_a_failing_fb_in_the_chain_is_reported_and_the_chain_goes_on(
+        device: Device) -> None:
+    """An FB raising inside an inline drain is counted as a fault; the next events still run."""
+    r = device.create_resource("R")
+    r.create_fb("C", "E_CTU")
+    r.create_fb("X", "BOOM")
+    r.create_fb("D", "E_CTU")
+    r.connect("C.CUO", "X.REQ")
+    r.connect("C.CUO", "D.CU")
+    r.start()
+    await _settled(r)
+
+    def deliver() -> tuple[object, int]:
+        r.post_from_loop(r.resolve_handler("C.CU"))
+        return r.read("D.CV"), r.statistics().faults
+
+    assert await _in_callback(deliver) == (1, 1)
+
+
+async def test_a_chain_longer_than_a_slice_finishes_before_the_next_entry(
+        device: Device) -> None:
+    """Past a slice of 256 events (the drain yields to the loop between slices), the
+    consequences of the current external entry still run before the next entry is taken."""
+    r = device.create_resource("R")
+    _counters(r)
+    feed = r.create_fb("F", "FEED")
+    assert isinstance(feed, FEED)
+    burst = r.create_fb("B", "BURST")
+    assert isinstance(burst, BURST)
+    burst.count = 2000  # several slices
+    r.connect("F.CNF", "B.REQ")
+    r.connect("B.CNF", "C.CU")
+    seen: list[object] = []
+    feed.action = lambda: r.post(lambda: seen.append(r.read("C.CV")))
+    await _settled(r)
+    await _in_callback(lambda: r.post_from_loop(r.resolve_handler("F.REQ")))
+    async with asyncio.timeout(5):
+        await r.wait_idle()
+    assert seen == [2000]

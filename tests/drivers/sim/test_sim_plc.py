@@ -186,7 +186,7 @@ async def test_comm_outage_closes_both_servers_then_they_return() -> None:
         ports = (plc.opcua_port, plc.modbus_port)
         start = plc.model.time_s
         plc.add_fault(FaultSpec(kind=FaultKind.COMM_OUTAGE, target="plc", start_s=start,
-                                end_s=start + 1.0))
+                                end_s=start + 3.0))  # outlasts both refused attempts
 
         async def down() -> bool:
             return plc.statistics().in_outage
@@ -203,7 +203,7 @@ async def test_comm_outage_closes_both_servers_then_they_return() -> None:
         async def back() -> bool:
             return not plc.statistics().in_outage
 
-        await eventually(back, timeout_s=6.0)
+        await eventually(back, timeout_s=10.0)
         assert (plc.opcua_port, plc.modbus_port) == ports
         async with ModbusClientSession(modbus_config(plc), poll=False) as mb:
             assert float(await mb.read("speed")) > 1000.0

@@ -24,11 +24,14 @@ def _validate(args: argparse.Namespace) -> int:
     path: Path = args.file
     try:
         if path.is_dir() or path.name == "scenario.yaml":
+            from testbed.scenario.check import check_applications
             from testbed.scenario.spec import load_scenario
 
             spec, _folder = load_scenario(path)
+            apps = check_applications(spec, path / "scenario.yaml" if path.is_dir() else path)
             print(f"{path}: scenario {spec.name} is valid ({len(spec.plants)} plants, "
-                  f"{len(spec.edges)} edges, {len(spec.faults)} faults)")
+                  f"{len(spec.edges)} edges, {len(spec.sites)} sites, {apps} applications "
+                  f"loaded, {len(spec.faults)} faults)")
             return 0
         from testbed.api import load
 

@@ -1,4 +1,5 @@
-"""An edge device of a scenario: its application on the real clock, watched and deployed to.
+"""An edge device of a scenario: its application on the real clock (or on the virtual one
+the runner moves, `advance_to`), watched and deployed to.
 
 `EdgePart` loads the application with the scenario's placeholders filled in (PLC endpoints,
 broker port, run folder, model files), installs an `EdgeProbe` on its resources, attaches a
@@ -32,6 +33,7 @@ from fb.io.pool import IoLease, pool_for
 from testbed.api import Network, load
 from testbed.deploy import ApplicationRunner, DeployAgent, ModelRegistry
 from testbed.errors import ConfigError
+from testbed.runtime.clock import VirtualClock
 from testbed.runtime.instance import FBInstance
 from testbed.scenario.line import LinePoints, LineProbe
 from testbed.scenario.metrics import MetricsRecorder
@@ -39,6 +41,7 @@ from testbed.scenario.models import TrainedModel
 from testbed.scenario.probes import EdgeProbe, ProbePoints
 from testbed.scenario.spec import DeploymentSpec, EdgeSpec, LineMonitorSpec, PlantFault
 from testbed.scenario.trace import EventTrace, TracePoint, parse_trace_point
+from testbed.scenario.virtual import check_virtual_application
 
 if TYPE_CHECKING:
     from testbed.scenario.parts import CloudPart, PlcPart
@@ -77,8 +80,18 @@ class EdgePart:
         self._plc = plc
         self._models = models
         folder = runner.folder
-        self.network: Network = load(folder / spec.application, clock="real",
+        self.virtual = runner.spec.clock == "virtual"
+        self.network: Network = load(folder / spec.application,
+                                     clock="virtual" if self.virtual else "real",
                                      types=[folder / t for t in spec.types], start=False)
+        if self.virtual:
+            index = next(i for i, e in enumerate(runner.spec.edges) if e is spec)
+            try:
+                check_virtual_application(self.network, folder / "scenario.yaml", index,
+                                          spec.name)
+            except ConfigError:
+                self.network.close()
+                raise
         self.registry = ModelRegistry(runner.out_dir / "edge" / spec.name / "models")
         values = dict(values)
         first = spec.monitor.model
@@ -173,7 +186,8 @@ class EdgePart:
         return cfg.group_id, cfg.edge_node_id
 
     async def __aenter__(self) -> Self:
-        await self.network.__aenter__()
+        if not self.virtual:
+            await self.network.__aenter__()
         for res in self.network.device.resources.values():
             res.add_tracer(self.probe)
             if self.line is not None:
@@ -186,6 +200,8 @@ class EdgePart:
             group, node = _group_and_node(link_id)
             self.line.set_uplink(group, node, self.spec.monitor.plant)
         self.network.device.start()
+        if self.virtual:  # nothing runs the resources but advance_to: COLD now
+            self.network.run_until_idle()
         if self.spec.monitor.cloud_link is not None:
             await self._attach_link(str(self.network.read(self.spec.monitor.cloud_link)))
         return self
@@ -231,7 +247,19 @@ class EdgePart:
                     res.remove_tracer(self.line)
                 if self.trace is not None:
                     res.remove_tracer(self.trace)
-            await self.network.__aexit__(et, exc, tb)
+            if self.virtual:
+                self.network.close()
+            else:
+                await self.network.__aexit__(et, exc, tb)
+
+    def advance_to(self, t_s: float) -> None:
+        """Virtual clock: run every timer due by run time `t_s`, in time order, each to
+        quiescence (the device clock starts at run time 0)."""
+        clock = self.network.device.clock
+        if not isinstance(clock, VirtualClock):
+            raise ConfigError(f"edge {self.spec.name}: advance_to needs the virtual clock")
+        clock.advance(max(0, round(t_s * 1e9) - clock.now_ns()))
+        self.network.run_until_idle()
 
     # -- during the run --------------------------------------------------------------
 

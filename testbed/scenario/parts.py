@@ -23,10 +23,12 @@ from numpy.typing import NDArray
 from drivers.errors import DriverError
 from drivers.mqtt import EmbeddedBroker, EmbeddedBrokerConfig, MqttClientConfig
 from drivers.sim import FaultSchedule, FaultSpec, MonotonicClock, PlantRunner, create_model
+from drivers.sim.clock import ManualClock
 from drivers.sim.model import PlantState
 from drivers.sim.plc import PlcConfig, SimulatedPlc, default_profile_path
 from drivers.sim.profile import load_profile
 from testbed.cloud import CloudConfig, CloudService
+from testbed.errors import ConfigError
 from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.spec import BrokerOutage, PlantFault, PlantSpec
 
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["BrokerPart", "CloudPart", "PlantPart", "PlcPart", "build_parts"]
 
 log = structlog.get_logger(__name__)
+
+_SLACK_S = 1e-9
 
 
 class BrokerPart:
@@ -74,13 +78,31 @@ class BrokerPart:
 
 
 class PlantPart:
-    """A plant model stepped on the real clock; its faults come from the schedule."""
+    """A plant model stepped on the real clock, or on a `ManualClock` the scenario runner
+    moves (`virtual=True`, see `advance_to`); its faults come from the schedule."""
 
-    def __init__(self, spec: PlantSpec, seed: int, faults: list[PlantFault]) -> None:
+    def __init__(self, spec: PlantSpec, seed: int, faults: list[PlantFault], *,
+                 virtual: bool = False) -> None:
         self.spec = spec
         self.model = create_model(spec.model, seed=seed, config=spec.config)
         self.model.apply_schedule(_schedule(faults))
-        self._runner = PlantRunner(self.model, MonotonicClock())
+        self._manual = ManualClock() if virtual else None
+        self._runner = PlantRunner(self.model, self._manual or MonotonicClock())
+
+    @property
+    def dt_s(self) -> float:
+        """The model's step."""
+        return self.model.dt_s
+
+    async def advance_to(self, t_s: float) -> None:
+        """Virtual clock: move to run time `t_s` and wait until the model has stepped there
+        (every step due by then, in order)."""
+        if self._manual is None:
+            raise ConfigError(f"plant {self.spec.name}: advance_to needs the virtual clock")
+        # an absolute target plus a nanosecond: the runner's deadlines (start + k * dt) are
+        # reached exactly, whatever the float rounding of the sum
+        self._manual.advance(max(0.0, t_s + _SLACK_S - self._manual.now_s()))
+        await self._runner.wait_until_time(t_s)
 
     async def __aenter__(self) -> Self:
         await self._runner.__aenter__()
@@ -229,6 +251,9 @@ async def build_parts(runner: ScenarioRunner, stack: contextlib.AsyncExitStack) 
     """Start every part the scenario names, in dependency order; the stack owns them."""
     spec = runner.spec
     from testbed.scenario.edge import EdgePart
+    from testbed.scenario.virtual import check_virtual_clock
+
+    check_virtual_clock(spec, runner.folder / "scenario.yaml")  # a spec built in code, too
     from testbed.scenario.models import trained_model
 
     parts: list[Any] = []
@@ -260,7 +285,8 @@ async def build_parts(runner: ScenarioRunner, stack: contextlib.AsyncExitStack) 
             values.update(plc.placeholders())
             parts.append(plc)
         else:
-            parts.append(await stack.enter_async_context(PlantPart(plant, spec.seed, faults)))
+            parts.append(await stack.enter_async_context(PlantPart(
+                plant, spec.seed, faults, virtual=spec.clock == "virtual")))
     # run time 0 = plant time 0 (a PLC starts its model clock once its servers listen),
     # so fault times mean the same to the plants and to the runner
     runner.restart_clock()

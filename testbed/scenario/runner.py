@@ -31,6 +31,12 @@ __all__ = ["METRIC_DEFINITIONS", "RunResult", "ScenarioRunner"]
 
 log = structlog.get_logger(__name__)
 
+_VIRTUAL_STEP_S = 0.01
+"""The virtual clock's step when no plant sets one."""
+_EPS_S = 1e-9
+_CPU_WINDOW_S = 0.1
+"""Virtual clock: the shortest wall time over which the process CPU use is computed."""
+
 ProgressSink = Callable[[dict[str, Any]], None]
 
 METRIC_DEFINITIONS: tuple[tuple[str, str, str, str], ...] = (
@@ -94,6 +100,11 @@ METRIC_DEFINITIONS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+def _cpu_s(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
 @dataclass
 class RunResult:
     run_dir: Path
@@ -115,6 +126,7 @@ class ScenarioRunner:
         self.sample_period_s = sample_period_s
         self._t0 = 0.0
         self._wall0 = 0.0
+        self._virtual_s = 0.0
         self._stop = asyncio.Event()
         self._fired: list[str] = []
         self._sections: dict[str, Any] = {}
@@ -133,12 +145,16 @@ class ScenarioRunner:
             m.define(name, unit, kind, text)
 
     def elapsed_s(self) -> float:
-        """Run time: seconds since the plants started (their model time is the same)."""
+        """Run time: seconds since the plants started (their model time is the same); on
+        the virtual clock, the virtual time the runner has moved to."""
+        if self.spec.clock == "virtual":
+            return self._virtual_s
         return time.monotonic() - self._t0
 
     def restart_clock(self) -> None:
         """Start run time now (the parts call it just before the plants start)."""
         self._t0 = time.monotonic()
+        self._virtual_s = 0.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -156,15 +172,19 @@ class ScenarioRunner:
         try:
             async with contextlib.AsyncExitStack() as stack:
                 parts = await build_parts(self, stack)
-                async with asyncio.TaskGroup() as tg:
-                    tg.create_task(self._sample_loop(parts))
-                    tg.create_task(self._fault_loop(parts))
-                    deploys = tg.create_task(self._deploy_loop(parts))
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stop.wait(), self.spec.duration_s)
+                if self.spec.clock == "virtual":
+                    await self._run_virtual(parts)
                     interrupted = self._interrupted
-                    self._stop.set()
-                    deploys.cancel()  # a deployment still waiting for its answer ends here
+                else:
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._sample_loop(parts))
+                        tg.create_task(self._fault_loop(parts))
+                        deploys = tg.create_task(self._deploy_loop(parts))
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._stop.wait(), self.spec.duration_s)
+                        interrupted = self._interrupted
+                        self._stop.set()
+                        deploys.cancel()  # a deployment still waiting for its answer ends
                 await self._sample_once(parts)
                 for part in parts:
                     finish = getattr(part, "finish", None)
@@ -207,6 +227,51 @@ class ScenarioRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.sample_period_s)
 
+    async def _run_virtual(self, parts: list[Any]) -> None:
+        """The virtual clock: one coroutine moves time in fixed steps (the plants' smallest
+        step, else 10 ms), firing faults and taking samples at their virtual times, until
+        `duration_s` or a stop; the parts do the rest in the order they were started."""
+        movers = [p for p in parts if hasattr(p, "advance_to")]
+        steps = [p.dt_s for p in movers if hasattr(p, "dt_s")]
+        step_s = min(steps) if steps else _VIRTUAL_STEP_S
+        faults = self._fault_events()
+        proc = psutil.Process(os.getpid())
+        cpu0, wall0 = _cpu_s(proc), time.monotonic()
+        samples = 0
+        tick = 0
+        while True:
+            t = tick * step_s
+            while faults and faults[0][0] <= t + _EPS_S:
+                at_s, label, fault, begin = faults.pop(0)
+                await self._fire(parts, at_s, label, fault, begin)
+            if t + _EPS_S >= self.spec.duration_s or self._stop.is_set():
+                return  # the run's last sample follows
+            if samples * self.sample_period_s <= t + _EPS_S:
+                samples += 1
+                await self._sample_once(parts)
+                # samples come microseconds apart in wall time: CPU use since the start,
+                # once the interval is long enough for the kernel's CPU-time ticks
+                wall = time.monotonic() - wall0
+                cpu = 100.0 * (_cpu_s(proc) - cpu0) / wall if wall >= _CPU_WINDOW_S else None
+                self._sample_process(proc, t, cpu)
+            tick += 1
+            t_next = min(tick * step_s, self.spec.duration_s)
+            for part in movers:
+                moved = part.advance_to(t_next)
+                if asyncio.iscoroutine(moved):
+                    await moved
+            self._virtual_s = t_next
+            await asyncio.sleep(0)  # Ctrl-C and the plant runners' tasks get their turn
+
+    def _sample_process(self, proc: psutil.Process, t: float, cpu_pct: float | None) -> None:
+        """CPU and RSS of the process, and the progress line."""
+        if cpu_pct is not None:
+            self.metrics.record("edge_cpu_pct", t, cpu_pct)
+        self.metrics.record("edge_rss_mb", t, proc.memory_info().rss / 2**20)
+        if self.progress is not None:
+            self.progress({"elapsed_s": t, "duration_s": self.spec.duration_s,
+                           "faults": list(self._fired), **self._key_metrics()})
+
     async def _sample_once(self, parts: Any) -> None:
         for part in parts:
             sample = getattr(part, "sample", None)
@@ -219,26 +284,35 @@ class ScenarioRunner:
                 "cloud_messages_ingested", "first_alarm_s", "items_total")
         return {k: snap[k] for k in keys if k in snap}
 
-    async def _fault_loop(self, parts: Any) -> None:
+    def _fault_events(self) -> list[tuple[float, str, Any, bool]]:
+        """(time, label, fault, begin) of every fault window's opening and closing, in order."""
         events: list[tuple[float, str, Any, bool]] = []
         for f in self.spec.faults:
             events.append((f.start_s, f"{f.kind} start", f, True))
             if f.end_s is not None:
                 events.append((f.end_s, f"{f.kind} end", f, False))
         events.sort(key=lambda e: e[0])
-        for at_s, label, fault, begin in events:
+        return events
+
+    async def _fault_loop(self, parts: Any) -> None:
+        for at_s, label, fault, begin in self._fault_events():
             delay = at_s - self.elapsed_s()
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
             if self._stop.is_set():
                 return
-            self._fired.append(f"{at_s:.0f}s {label}")
-            log.info("fault_fired", fault=label, at_s=at_s)
-            for part in parts:
-                handler = getattr(part, "on_fault", None)
-                if handler is not None:
-                    await handler(fault, begin)
+            await self._fire(parts, at_s, label, fault, begin)
+
+    async def _fire(self, parts: Any, at_s: float, label: str, fault: Any,
+                    begin: bool) -> None:
+        """A fault window opens or closes: logged, listed, handed to the parts."""
+        self._fired.append(f"{at_s:.0f}s {label}")
+        log.info("fault_fired", fault=label, at_s=at_s)
+        for part in parts:
+            handler = getattr(part, "on_fault", None)
+            if handler is not None:
+                await handler(fault, begin)
 
     async def _deploy_loop(self, parts: Any) -> None:
         """The cloud's deployments, in time order, beside the fault schedule (a deployment

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from drivers.errors import DriverConfigError
 from drivers.sim import create_model
-from drivers.yamllines import YamlError, load_model
+from drivers.yamllines import Loc, YamlError, YamlIssue, validate_model
 from testbed.errors import ConfigError
 from testbed.scenario.cross_site_spec import (
     FederatedSpec,
@@ -23,6 +23,7 @@ from testbed.scenario.cross_site_spec import (
     WanSpec,
 )
 from testbed.scenario.tsn_spec import TsnLinkSpec
+from testbed.scenario.virtual import check_virtual_application, check_virtual_clock
 
 __all__ = [
     "BrokerOutage",
@@ -199,6 +200,9 @@ class ScenarioSpec(_Frozen):
     seed: int = 0
     duration_s: float = Field(gt=0)
     clock: Literal["real", "virtual"] = "real"
+    """`virtual`: the runner moves time itself, as fast as the CPU allows, and a run is
+    reproducible; only bare plants and edges without network I/O may run on it
+    (`testbed.scenario.virtual` refuses the rest when the file loads)."""
     plants: list[PlantSpec] = Field(default_factory=list)
     edges: list[EdgeSpec] = Field(default_factory=list)
     broker: BrokerSpec = BrokerSpec()
@@ -245,19 +249,48 @@ def load_scenario(path: str | Path) -> tuple[ScenarioSpec, Path]:
     if not file.is_file():
         raise ConfigError(f"no scenario file at {file}")
     try:
-        spec = load_model(ScenarioSpec, file)
+        text = _read(file)
+        spec, lines = validate_model(ScenarioSpec, text, str(file))
     except YamlError as exc:  # the message already reads file:line: field: problem
         raise ConfigError(str(exc)) from exc
+    check_virtual_clock(spec, file, lines)
     for edge in spec.edges:
         app = file.parent / edge.application
         if not app.exists():
             raise ConfigError(f"{file}: edge {edge.name}: application {app} does not exist")
+    if spec.clock == "virtual":
+        _check_virtual_applications(spec, file, lines)
     for plant in spec.plants:
         if plant.config or plant.series:
             _check_plant(file, spec.seed, plant)
     for site in spec.sites:  # each site is a scenario of its own: check it too
         load_scenario(file.parent / site.scenario)
     return spec, file.parent
+
+
+def _read(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise YamlError(str(file), [YamlIssue((), f"cannot read: {exc.strerror}")]) from exc
+
+
+def _check_virtual_applications(spec: ScenarioSpec, file: Path, lines: dict[Loc, int]) -> None:
+    """On the virtual clock, no edge application may hold an FB that needs the real clock."""
+    from testbed.api import load
+    from testbed.errors import TestbedError
+
+    for i, edge in enumerate(spec.edges):
+        try:
+            net = load(file.parent / edge.application, clock="virtual", start=False,
+                       types=[file.parent / t for t in edge.types])
+        except TestbedError as exc:
+            raise ConfigError(f"{file}: edge {edge.name}: application {edge.application}: "
+                              f"{exc}") from exc
+        try:
+            check_virtual_application(net, file, i, edge.name, lines)
+        finally:
+            net.close()
 
 
 def _check_plant(file: Path, seed: int, plant: PlantSpec) -> None:

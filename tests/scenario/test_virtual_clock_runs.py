@@ -3,9 +3,11 @@ virtual times, and every part that needs the real clock refused when the file lo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -45,17 +47,31 @@ def _points(run_dir: Path, name: str) -> list[tuple[float, float]]:
     return [(float(t), float(v)) for t, v in (row.split(",") for row in rows)]
 
 
+@dataclass(frozen=True, slots=True)
+class _TimedRun:
+    result: RunResult
+    wall_s: float
+
+
 @pytest.fixture(scope="module")
 def spec() -> ScenarioSpec:
     loaded, _ = load_scenario(SCENARIO)
     return loaded
 
 
-async def test_same_seed_gives_the_same_report_values(spec: ScenarioSpec,
+@pytest.fixture(scope="module")
+def shipped_run(spec: ScenarioSpec, tmp_path_factory: pytest.TempPathFactory) -> _TimedRun:
+    """One run of scenarios/smoke-virtual, shared by the tests that only read it."""
+    started = time.monotonic()
+    result = asyncio.run(_run(spec, SCENARIO, tmp_path_factory.mktemp("virtual") / "run"))
+    return _TimedRun(result, time.monotonic() - started)
+
+
+async def test_same_seed_gives_the_same_report_values(spec: ScenarioSpec, shipped_run: _TimedRun,
                                                       tmp_path: Path) -> None:
     """Two runs with the same seed: identical report values and CSV series (CPU/RSS and
     wall time aside); a different seed gives different plant series."""
-    first = await _run(spec, SCENARIO, tmp_path / "a")
+    first = shipped_run.result
     second = await _run(spec, SCENARIO, tmp_path / "b")
     other = await _run(spec.model_copy(update={"seed": spec.seed + 1}), SCENARIO, tmp_path / "c")
     assert first.report["clock"] == "virtual"
@@ -70,13 +86,11 @@ async def test_same_seed_gives_the_same_report_values(spec: ScenarioSpec,
     assert changed["pump1.motor_current_a"] != series["pump1.motor_current_a"]
 
 
-async def test_virtual_time_runs_faster_than_real_time(spec: ScenarioSpec,
-                                                       tmp_path: Path) -> None:
+def test_virtual_time_runs_faster_than_real_time(spec: ScenarioSpec,
+                                                 shipped_run: _TimedRun) -> None:
     """60 s of virtual time finish in well under 60 s of real time, the edge having run
     every one of its 10 ms cycles and the report saying `clock: virtual`."""
-    started = time.monotonic()
-    result = await _run(spec, SCENARIO, tmp_path / "run")
-    wall = time.monotonic() - started
+    result, wall = shipped_run.result, shipped_run.wall_s
     assert spec.duration_s == 60
     assert wall < 30, f"60 s of virtual time took {wall:.1f} s"
     assert result.report["duration_s"] == 60
@@ -88,10 +102,10 @@ async def test_virtual_time_runs_faster_than_real_time(spec: ScenarioSpec,
     assert "clock virtual" in html
 
 
-async def test_faults_fire_at_their_virtual_times(spec: ScenarioSpec, tmp_path: Path) -> None:
+def test_faults_fire_at_their_virtual_times(shipped_run: _TimedRun) -> None:
     """The sensor_stuck window (30-40 s) holds the pressure constant from its start and
     only inside it; the bearing wear from 10 s raises the vibration; both fired in order."""
-    result = await _run(spec, SCENARIO, tmp_path / "run")
+    result = shipped_run.result
     assert result.fired_faults == ["10s bearing_wear start", "30s sensor_stuck start",
                                    "40s sensor_stuck end"]
     pressure = _points(result.run_dir, "pump1.discharge_pressure_bar")

@@ -261,9 +261,11 @@ def test_queue_overflow_is_counted_and_answered(running: Resource, models: dict[
     log = CnfLog()
     running.add_tracer(log)
     fb.set("SD_1", [1.0] * 4)
-    for _ in range(cap + 5):
+    # far more than the executor can run meanwhile, however slowly the REQs are handed over
+    extra = cap // 2
+    for _ in range(cap + extra):
         running.inject("AI.REQ")
-    running.run_until_idle(max_events=cap + 5)
+    running.run_until_idle(max_events=cap + extra)
     assert fb.rejected > 0
     assert lease.executor.statistics().rejected == fb.rejected
     running.stop()  # cancels what is still queued

@@ -65,9 +65,15 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 
 
 def configure_logging(
-    fmt: LogFormat = "console", level: str = "info", stream: TextIO | None = None
+    fmt: LogFormat = "console", level: str = "info", stream: TextIO | None = None,
+    library_log: TextIO | None = None,
 ) -> None:
-    """Configure structlog and the stdlib root logger; safe to call again."""
+    """Configure structlog and the stdlib root logger; safe to call again.
+
+    With `library_log` (a run's log file), third-party records below ERROR (asyncua's and
+    pymodbus's reconnect chatter while a fault is injected) go only there; `stream` keeps
+    testbed's own lines and the libraries' errors.
+    """
     out: Any = stream or _StderrProxy()
     numeric = _LEVELS.get(level.lower(), logging.INFO)
     shared: list[Any] = [
@@ -92,17 +98,23 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-            # third-party errors are not counted: drivers report their own faults
-            foreign_pre_chain=[structlog.stdlib.add_logger_name,
-                               *(p for p in shared if p is not error_tally)],
-        )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        # third-party errors are not counted: drivers report their own faults
+        foreign_pre_chain=[structlog.stdlib.add_logger_name,
+                           *(p for p in shared if p is not error_tally)],
     )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    handlers: list[logging.Handler] = [handler]
+    if library_log is not None:
+        handler.setLevel(logging.ERROR)
+        quiet = logging.StreamHandler(library_log)
+        quiet.setFormatter(formatter)
+        quiet.addFilter(lambda record: record.levelno < logging.ERROR)
+        handlers.append(quiet)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(numeric)
     # third-party stacks are chatty at INFO; keep their warnings and errors
     for noisy in ("asyncua", "pymodbus", "amqtt", "transitions"):

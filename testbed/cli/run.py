@@ -70,10 +70,13 @@ def _run(args: argparse.Namespace) -> int:
     runner = ScenarioRunner(spec, folder, out, progress=live.update)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "run.log").open("w", encoding="utf-8") as log_file, live:
-        # the run folder keeps the log lines the console shows (same format and level)
+        # the run folder keeps the log lines the console shows (same format and level) and
+        # the protocol stacks' warnings, which the console leaves out (they repeat every
+        # second while a PLC or broker outage is injected)
         configure_logging(getattr(args, "log_format", "console"),
                           getattr(args, "log_level", "warning"),
-                          stream=cast(TextIO, _Tee(sys.stderr, log_file)))  # write/flush suffice
+                          stream=cast(TextIO, _Tee(sys.stderr, log_file)),  # write/flush suffice
+                          library_log=log_file)
         endpoint = None
         if args.metrics_port is not None:
             from testbed.metrics_endpoint import MetricsEndpoint

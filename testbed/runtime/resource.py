@@ -611,13 +611,7 @@ class Resource:
         q, ext = self._queue, self._external
         if q or len(ext) != 1:
             return self._drain(None, _BUDGET_S)
-        thunk = ext.popleft()
-        try:
-            thunk()
-        except Exception as exc:  # an FB's external work failed: report, go on
-            self._fault(exc, thunk)
-        if self._room is not None:
-            self._room.set()
+        self._run_external()
         done = 0
         while q and done < _SHORT_CHAIN and q is self._queue:
             handler = q.popleft()
@@ -649,13 +643,7 @@ class Resource:
                 # slice or a time budget): each external stimulus (a datagram, a timer, an
                 # inference result) runs to completion before the next one overwrites the
                 # outputs it published
-                thunk = ext.popleft()
-                try:
-                    thunk()
-                except Exception as exc:  # an FB's external work failed: report, go on
-                    self._fault(exc, thunk)
-                if self._room is not None:
-                    self._room.set()
+                self._run_external()
             if q is not self._queue:  # an FB was deleted and the queue rebuilt
                 q = self._queue
                 pop = q.popleft
@@ -686,6 +674,16 @@ class Resource:
             if deadline is not None and time.perf_counter() >= deadline:
                 break
         return total
+
+    def _run_external(self) -> None:
+        """Run the oldest external entry; a failing one is reported, never raised."""
+        thunk = self._external.popleft()
+        try:
+            thunk()
+        except Exception as exc:  # an FB's external work failed: report, go on
+            self._fault(exc, thunk)
+        if self._room is not None:
+            self._room.set()
 
     def _fault(self, exc: BaseException, thunk: Thunk | None) -> None:
         self._faults += 1

@@ -10,11 +10,12 @@ model closes its executor on that thread too, so the resource task never waits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import threading
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -171,6 +172,17 @@ class ModelHost:
         else:
             self._loader.submit(entry.executor.close, drain=drain)
 
+    def barrier(self) -> Future[None]:
+        """A future done once every load and close submitted so far has finished, its
+        callback returned (the loader runs jobs in order): a virtual-clock run waits on it
+        before moving time on, so a model answers INIT at the same virtual time each run."""
+        if not self._closed:
+            with contextlib.suppress(RuntimeError):  # shut down in between
+                return self._loader.submit(_nothing)
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
+
     @property
     def loaded(self) -> int:
         """Models currently held by at least one lease."""
@@ -193,6 +205,10 @@ class ModelHost:
         """`close()` off the event loop (it joins the loader thread): the device's
         service shutdown awaits it."""
         await asyncio.to_thread(self.close)
+
+
+def _nothing() -> None:
+    """The loader job of a `barrier`."""
 
 
 _HOSTS: weakref.WeakKeyDictionary[object, ModelHost] = weakref.WeakKeyDictionary()

@@ -30,6 +30,7 @@ from drivers.mqtt.edge_link import EdgeLink
 from drivers.sim.conveyor import ConveyorModel
 from fb.cloud.link import edge_link, parse_link_id
 from fb.io.pool import IoLease, pool_for
+from testbed.ai.host import ModelHost, host_for
 from testbed.api import Network, load
 from testbed.deploy import ApplicationRunner, DeployAgent, ModelRegistry
 from testbed.errors import ConfigError
@@ -41,10 +42,11 @@ from testbed.scenario.models import TrainedModel
 from testbed.scenario.probes import EdgeProbe, ProbePoints
 from testbed.scenario.spec import DeploymentSpec, EdgeSpec, LineMonitorSpec, PlantFault
 from testbed.scenario.trace import EventTrace, TracePoint, parse_trace_point
-from testbed.scenario.virtual import check_virtual_application
+from testbed.scenario.virtual import check_virtual_application, model_fbs
+from testbed.scenario.virtual_loop import DaqFeed, SetpointWriter
 
 if TYPE_CHECKING:
-    from testbed.scenario.parts import CloudPart, PlcPart
+    from testbed.scenario.parts import CloudPart, PlantPart, PlcPart
     from testbed.scenario.runner import ScenarioRunner
 
 __all__ = ["EdgePart", "fill_placeholders", "ingest_view"]
@@ -55,6 +57,9 @@ _PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 _DRAIN_TIMEOUT_S = 8.0
 _LINK_TIMEOUT_S = 10.0
 _DEPLOY_TIMEOUT_S = 15.0
+_LOAD_TIMEOUT_S = 60.0
+"""Virtual clock: real time a model load (or close) may take on the host's loader."""
+_SETTLE_ROUNDS = 100
 
 
 def fill_placeholders(text: str, values: dict[str, str], where: str) -> str:
@@ -73,7 +78,7 @@ class EdgePart:
 
     def __init__(self, spec: EdgeSpec, runner: ScenarioRunner, *, values: dict[str, str],
                  models: dict[tuple[str, str], TrainedModel], plc: PlcPart | None,
-                 cloud: CloudPart | None) -> None:
+                 cloud: CloudPart | None, plant: PlantPart | None = None) -> None:
         self.spec = spec
         self._runner = runner
         self._cloud = cloud
@@ -84,33 +89,28 @@ class EdgePart:
         self.network: Network = load(folder / spec.application,
                                      clock="virtual" if self.virtual else "real",
                                      types=[folder / t for t in spec.types], start=False)
-        if self.virtual:
-            index = next(i for i, e in enumerate(runner.spec.edges) if e is spec)
-            try:
+        try:
+            self._configure(spec, runner, models, values)
+            if self.virtual:
+                index = next(i for i, e in enumerate(runner.spec.edges) if e is spec)
                 check_virtual_application(self.network, folder / "scenario.yaml", index,
                                           spec.name)
-            except ConfigError:
-                self.network.close()
-                raise
-        self.registry = ModelRegistry(runner.out_dir / "edge" / spec.name / "models")
-        values = dict(values)
-        first = spec.monitor.model
-        for (name, version), trained in models.items():
-            if (name == first or name in spec.monitor.swap_on_deploy) \
-                    and self.registry.active(name) is None:
-                self.registry.install(name, version, trained.data, _sha256(trained.data))
-        for name in {n for n, _ in models}:
-            active = self.registry.active(name)
-            if active is not None:
-                values[f"model.{name}"] = str(active.path)
-        for path, text in spec.parameters.items():
-            self.network.write(path, fill_placeholders(text, values, f"edge {spec.name} {path}"))
+        except ConfigError:
+            self.network.close()
+            raise
         m = spec.monitor
         self.probe = EdgeProbe(
             ProbePoints(*(self._fb(x) for x in (
                 m.process, m.features, m.inference, m.alarm, m.actuation,
                 None if m.model_fb is None else f"{m.model_fb}.INITO"))),
-            runner.metrics, runner.elapsed_s)
+            runner.metrics, self._virtual_now if self.virtual else runner.elapsed_s,
+            timed=not self.virtual)
+        try:
+            self._daq, self._setpoint = self._virtual_loop(spec, plant)
+        except ConfigError:
+            self.network.close()
+            raise
+        self._host: ModelHost | None = None
         self.trace = self._event_trace(m.trace)
         self._running_versions = {name: v.version for name in m.swap_on_deploy
                                   if (v := self.registry.active(name)) is not None}
@@ -142,6 +142,51 @@ class EdgePart:
         self._apps: ApplicationRunner | None = None
         self._agent: DeployAgent | None = None
         self._deploys: list[tuple[DeploymentSpec, float, float | None]] = []
+
+    def _configure(self, spec: EdgeSpec, runner: ScenarioRunner,
+                   models: dict[tuple[str, str], TrainedModel], values: dict[str, str]) -> None:
+        """Install the scenario's models in the edge's registry and write its parameters
+        (placeholders filled in)."""
+        self.registry = ModelRegistry(runner.out_dir / "edge" / spec.name / "models")
+        values = dict(values)
+        first = spec.monitor.model
+        for (name, version), trained in models.items():
+            if (name == first or name in spec.monitor.swap_on_deploy) \
+                    and self.registry.active(name) is None:
+                self.registry.install(name, version, trained.data, _sha256(trained.data))
+        for name in {n for n, _ in models}:
+            active = self.registry.active(name)
+            if active is not None:
+                values[f"model.{name}"] = str(active.path)
+        for path, text in spec.parameters.items():
+            self.network.write(path, fill_placeholders(text, values, f"edge {spec.name} {path}"))
+
+    def _virtual_now(self) -> float:
+        """Virtual clock: the device's time in seconds (run time; it starts at 0)."""
+        return self.network.device.clock.now_ns() / 1e9
+
+    def _virtual_loop(self, spec: EdgeSpec,
+                      plant: PlantPart | None) -> tuple[DaqFeed | None, SetpointWriter | None]:
+        """Virtual clock, bare plant: the DAQ feed and the setpoint write-back the monitor
+        names (`testbed.scenario.virtual_loop`)."""
+        m = spec.monitor
+        wants = m.daq_speed is not None or m.setpoint is not None
+        if plant is None or not self.virtual:
+            if wants:
+                raise ConfigError(f"edge {spec.name}: monitor.daq_speed and monitor.setpoint "
+                                  "need clock: virtual and monitor.plant naming a bare plant "
+                                  "(plc: false)")
+            return None, None
+        feed = writer = None
+        if m.daq is not None:
+            res, daq, _pin = self.network.resolve(f"{m.daq}.REQ")
+            feed = DaqFeed(res, daq, m.daq_speed,
+                           lambda: self.probe.block_delivered(self._virtual_now()))
+            plant.add_step_listener(feed.on_step)
+        if m.setpoint is not None:
+            _res, fb, event = self.network.resolve(m.setpoint)
+            writer = SetpointWriter(fb, event, plant.model, m.setpoint_input)
+        return feed, writer
 
     def _line_probe(self, line: LineMonitorSpec, plc: PlcPart | None) -> LineProbe:
         """The conveyor line watcher: the edge's events and the PLC's every scan."""
@@ -194,6 +239,8 @@ class EdgePart:
                 res.add_tracer(self.line)
             if self.trace is not None:
                 res.add_tracer(self.trace)
+            if self._setpoint is not None:
+                res.add_tracer(self._setpoint)
         if self.line is not None and self.spec.monitor.plant is not None:
             link_id = str(self.network.read(self.spec.monitor.cloud_link or "")) \
                 if self.spec.monitor.cloud_link else ""
@@ -202,6 +249,9 @@ class EdgePart:
         self.network.device.start()
         if self.virtual:  # nothing runs the resources but advance_to: COLD now
             self.network.run_until_idle()
+            if model_fbs(self.network):
+                self._host = host_for(self.network.device)
+            await self._settle_models()
         if self.spec.monitor.cloud_link is not None:
             await self._attach_link(str(self.network.read(self.spec.monitor.cloud_link)))
         return self
@@ -247,19 +297,42 @@ class EdgePart:
                     res.remove_tracer(self.line)
                 if self.trace is not None:
                     res.remove_tracer(self.trace)
+                if self._setpoint is not None:
+                    res.remove_tracer(self._setpoint)
             if self.virtual:
                 self.network.close()
+                if self._host is not None:  # a device service only a real run would close
+                    await self._host.aclose()
             else:
                 await self.network.__aexit__(et, exc, tb)
 
-    def advance_to(self, t_s: float) -> None:
+    async def advance_to(self, t_s: float) -> None:
         """Virtual clock: run every timer due by run time `t_s`, in time order, each to
-        quiescence (the device clock starts at run time 0)."""
+        quiescence (the device clock starts at run time 0); then the bare plant's newest
+        vibration block, if any, runs through the chain; then model loads are settled."""
         clock = self.network.device.clock
         if not isinstance(clock, VirtualClock):
             raise ConfigError(f"edge {self.spec.name}: advance_to needs the virtual clock")
         clock.advance(max(0, round(t_s * 1e9) - clock.now_ns()))
         self.network.run_until_idle()
+        if self._daq is not None and self._daq.deliver():
+            self.network.run_until_idle()
+        await self._settle_models()
+
+    async def _settle_models(self) -> None:
+        """Virtual clock: wait (real time) until the model host's loader has answered every
+        load and close handed to it, then run what the answers posted (INITO...), until
+        none is left; so a model is ready at the same virtual time in every run."""
+        host = self._host
+        if host is None:
+            return
+        for _ in range(_SETTLE_ROUNDS):
+            async with asyncio.timeout(_LOAD_TIMEOUT_S):
+                await asyncio.wrap_future(host.barrier())
+            if not self.network.run_until_idle():
+                return
+        raise ConfigError(f"edge {self.spec.name}: model loads still answering after "
+                          f"{_SETTLE_ROUNDS} rounds (an INITO that INITs again?)")
 
     # -- during the run --------------------------------------------------------------
 
@@ -372,6 +445,8 @@ class EdgePart:
             metrics.count("deployments_ok" if done is not None else "deployments_failed")
         if self.probe.first_alarm_s is not None:
             metrics.gauge("first_alarm_s", self.probe.first_alarm_s)
+        if self.virtual:
+            self._virtual_counts(metrics)
         if self.trace is not None:
             await asyncio.to_thread(self.trace.write, self._runner.out_dir / "trace")
         link, cloud = self._link, self._cloud
@@ -401,6 +476,24 @@ class EdgePart:
             metrics.sample("e2e_latency_ms", value)
         for value in ingest.replayed_latency_ms:
             metrics.sample("e2e_latency_replayed_ms", value)
+
+    def _virtual_counts(self, metrics: MetricsRecorder) -> None:
+        """Virtual clock: blocks handed to the DAQ, inferences run, setpoints written."""
+        if self._daq is not None:
+            metrics.define("daq_blocks", "blocks", "counter",
+                           "vibration blocks the bare plant handed to the DAQ FB (one per "
+                           "plant step, virtual clock)")
+            metrics.count("daq_blocks", self._daq.blocks)
+        runs = model_fbs(self.network)
+        if runs:
+            metrics.define("inferences_inline", "runs", "counter",
+                           "model runs of the ONNX_INFER FBs in the event (MODE inline)")
+            metrics.count("inferences_inline", sum(fb.inline_runs for fb in runs))
+        if self._setpoint is not None:
+            metrics.define("setpoints_written", "writes", "counter",
+                           "setpoints the edge emitted that the runner wrote into the bare "
+                           "plant's command input (monitor.setpoint, virtual clock)")
+            metrics.count("setpoints_written", self._setpoint.writes)
 
     @staticmethod
     async def _drain_only(link: EdgeLink, metrics: MetricsRecorder) -> None:

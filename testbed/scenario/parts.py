@@ -88,6 +88,12 @@ class PlantPart:
         self.model.apply_schedule(_schedule(faults))
         self._manual = ManualClock() if virtual else None
         self._runner = PlantRunner(self.model, self._manual or MonotonicClock())
+        self._step_listeners: list[Callable[[PlantState, int], None]] = []
+
+    def add_step_listener(self, listener: Callable[[PlantState, int], None]) -> None:
+        """Virtual clock: call `listener(state, step_index)` after every `advance_to`
+        (the edge's DAQ takes the newest vibration block from it)."""
+        self._step_listeners.append(listener)
 
     @property
     def dt_s(self) -> float:
@@ -103,6 +109,10 @@ class PlantPart:
         # reached exactly, whatever the float rounding of the sum
         self._manual.advance(max(0.0, t_s + _SLACK_S - self._manual.now_s()))
         await self._runner.wait_until_time(t_s)
+        if self._step_listeners:
+            state, step = self.model.state(), self.model.step_index
+            for listener in self._step_listeners:
+                listener(state, step)
 
     async def __aenter__(self) -> Self:
         await self._runner.__aenter__()
@@ -277,6 +287,7 @@ async def build_parts(runner: ScenarioRunner, stack: contextlib.AsyncExitStack) 
             CloudPart(spec.cloud.host_id, broker.port, runner.out_dir / "cloud.db"))
         parts.append(cloud)
     plcs: dict[str, PlcPart] = {}
+    bare: dict[str, PlantPart] = {}
     for plant in spec.plants:
         faults = [f for f in spec.faults if isinstance(f, PlantFault) and f.plant == plant.name]
         if plant.plc:
@@ -285,15 +296,17 @@ async def build_parts(runner: ScenarioRunner, stack: contextlib.AsyncExitStack) 
             values.update(plc.placeholders())
             parts.append(plc)
         else:
-            parts.append(await stack.enter_async_context(PlantPart(
-                plant, spec.seed, faults, virtual=spec.clock == "virtual")))
+            bare[plant.name] = await stack.enter_async_context(PlantPart(
+                plant, spec.seed, faults, virtual=spec.clock == "virtual"))
+            parts.append(bare[plant.name])
     # run time 0 = plant time 0 (a PLC starts its model clock once its servers listen),
     # so fault times mean the same to the plants and to the runner
     runner.restart_clock()
     for edge in spec.edges:
         parts.append(await stack.enter_async_context(EdgePart(
             edge, runner, values=values, models=models,
-            plc=plcs.get(edge.monitor.plant or ""), cloud=cloud)))
+            plc=plcs.get(edge.monitor.plant or ""), cloud=cloud,
+            plant=bare.get(edge.monitor.plant or ""))))
     if spec.sites or spec.federated is not None or spec.control_link is not None:
         from testbed.scenario.cross_site import build_cross_site_parts
 

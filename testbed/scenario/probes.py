@@ -42,8 +42,11 @@ class EdgeProbe(Tracer):
     """Records the edge application's latencies and signals into a `MetricsRecorder`."""
 
     def __init__(self, points: ProbePoints, metrics: MetricsRecorder,
-                 elapsed_s: Callable[[], float]) -> None:
+                 elapsed_s: Callable[[], float], *, timed: bool = True) -> None:
         self._p = points
+        self._timed = timed
+        """Record latencies on the monotonic clock (not on the virtual clock, where the
+        chain runs within one step and wall times would make a run irreproducible)."""
         self._m = metrics
         self._elapsed_s = elapsed_s
         self._blocks: collections.deque[float] = collections.deque(maxlen=_MAX_IN_FLIGHT)
@@ -80,7 +83,8 @@ class EdgeProbe(Tracer):
                 block_t, queued = self._infer.popleft()
                 self._derate.append(block_t)
                 if fb.get("QO"):
-                    self._m.sample("inference_latency_ms", (now - queued) * 1e3)
+                    if self._timed:
+                        self._m.sample("inference_latency_ms", (now - queued) * 1e3)
                     self._m.record("anomaly_score", self._elapsed_s(), float(fb.get("RD_1")))
         elif fb is p.alarm and event == "CNF":
             if self._derate:
@@ -98,7 +102,8 @@ class EdgeProbe(Tracer):
             if self._write:
                 block_t = self._write.popleft()
                 if fb.get("QO"):
-                    self._m.sample("sensor_to_actuation_ms", (now - block_t) * 1e3)
+                    if self._timed:
+                        self._m.sample("sensor_to_actuation_ms", (now - block_t) * 1e3)
                 else:
                     self._m.count("actuation_failed")
         elif (fb is p.model_fb and event == "INITO" and self.swap_requested_at is not None

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from drivers.errors import DriverConfigError
 from drivers.sim import create_model
-from drivers.yamllines import Loc, YamlError, YamlIssue, validate_model
+from drivers.yamllines import Loc, YamlError, YamlIssue, line_of, validate_model
 from testbed.errors import ConfigError
 from testbed.scenario.cross_site_spec import (
     FederatedSpec,
@@ -109,7 +109,16 @@ class EdgeMonitorSpec(_Frozen):
     cloud_link: str | None = None
     """The pin holding the cloud FBs' link ID (`Tele.ID`): its edge link is the one measured."""
     plant: str | None = None
-    """The plant whose PLC scans timestamp the vibration blocks."""
+    """The plant whose PLC scans timestamp the vibration blocks (or, on the virtual clock,
+    the bare plant whose every step hands its newest block to `daq`)."""
+    daq_speed: str | None = None
+    """Virtual clock, bare plant: the plant value (`shaft_speed_rpm`) the runner writes into
+    the DAQ FB's SPEED with each block (no process-value read sets it there)."""
+    setpoint: str | None = None
+    """Virtual clock, bare plant: the FB event carrying SETPOINT (`PdM.Derate.CNF`); each
+    one is written into the plant's `setpoint_input` (no Modbus drive there)."""
+    setpoint_input: str = "speed_command_rpm"
+    """The plant model input `setpoint` drives."""
     line: LineMonitorSpec | None = None
     """A conveyor line application: item tracking, reject decisions, bandwidth."""
     swap_on_deploy: dict[str, str] = Field(default_factory=dict)
@@ -288,6 +297,14 @@ def _check_virtual_applications(spec: ScenarioSpec, file: Path, lines: dict[Loc,
             raise ConfigError(f"{file}: edge {edge.name}: application {edge.application}: "
                               f"{exc}") from exc
         try:
+            for pin, text in edge.parameters.items():  # e.g. an ONNX FB's MODE
+                if "${" in text:
+                    continue  # filled in by the running parts (endpoints, model files)
+                try:
+                    net.write(pin, text)
+                except TestbedError as exc:
+                    raise ConfigError(f"{file}:{line_of(lines, ('edges', i, 'parameters', pin))}"
+                                      f": edges[{i}].parameters.{pin}: {exc}") from exc
             check_virtual_application(net, file, i, edge.name, lines)
         finally:
             net.close()

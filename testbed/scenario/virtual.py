@@ -19,10 +19,13 @@ from drivers.yamllines import Loc, format_loc, line_of
 from testbed.errors import ConfigError
 
 if TYPE_CHECKING:
+    from fb.ai.onnx_infer import _OnnxInfer
     from testbed.api import Network
+    from testbed.runtime.instance import FBInstance
     from testbed.scenario.spec import ScenarioSpec
 
-__all__ = ["RealClockPart", "check_virtual_clock", "real_clock_fbs", "real_clock_parts"]
+__all__ = ["RealClockPart", "check_virtual_clock", "model_fbs", "real_clock_fbs",
+           "real_clock_parts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +105,10 @@ def _line(lines: Mapping[Loc, int] | None, loc: Loc,
 
 def real_clock_fbs(network: Network) -> list[tuple[str, str, str]]:
     """(FB, type, why) of every FB of a loaded application that needs the real clock:
-    network I/O (field drivers, cloud links, PUBLISH/SUBSCRIBE) or a model runtime whose
-    loader and executor threads answer on real time."""
+    network I/O (field drivers, cloud links, PUBLISH/SUBSCRIBE) or an ONNX_INFER whose
+    executor thread answers on real time (MODE inline runs the model in the event and is
+    allowed: its model load, on the host's loader thread, is awaited in real time by the
+    edge part before virtual time moves on)."""
     from fb.ai.onnx_infer import _OnnxInfer
     from fb.io.base import IoFB
     from fb.net.commfb import _CommFB
@@ -114,11 +119,28 @@ def real_clock_fbs(network: Network) -> list[tuple[str, str, str]]:
             if isinstance(fb, IoFB | _CommFB):
                 why = "does network I/O"
             elif isinstance(fb, _OnnxInfer):
-                why = "loads and runs its model on threads that answer on real time"
+                if _onnx_mode(fb) == "inline":
+                    continue  # runs in the event; its load is awaited by the edge part
+                why = ("runs its model on an executor thread that answers on real time "
+                       "(MODE auto or executor); set MODE to inline")
             else:
                 continue
             out.append((f"{res.name}.{fb.name}", fb.type_name, why))
     return out
+
+
+def model_fbs(network: Network) -> list[_OnnxInfer]:
+    """The ONNX_INFER FBs of a loaded application (their model host needs settling on the
+    virtual clock)."""
+    from fb.ai.onnx_infer import _OnnxInfer
+
+    return [fb for res in network.device.resources.values() for fb in res.fbs.values()
+            if isinstance(fb, _OnnxInfer)]
+
+
+def _onnx_mode(fb: FBInstance) -> str:
+    """An ONNX_INFER FB's MODE as its INIT reads it."""
+    return str(fb.get("MODE")).strip().lower() or "auto"
 
 
 def check_virtual_application(network: Network, file: Path | str, edge_index: int,

@@ -39,7 +39,8 @@ def _monitor_pins(edge: EdgeSpec) -> list[tuple[str, str]]:
     pins: list[tuple[str, str]] = [
         (f"monitor.{name}", pin) for name, pin in (
             ("process", m.process), ("features", m.features), ("inference", m.inference),
-            ("alarm", m.alarm), ("actuation", m.actuation), ("cloud_link", m.cloud_link))
+            ("alarm", m.alarm), ("actuation", m.actuation), ("cloud_link", m.cloud_link),
+            ("setpoint", m.setpoint))
         if pin is not None]
     if m.daq is not None:
         pins.append(("monitor.daq", f"{m.daq}.REQ"))

@@ -178,6 +178,10 @@ class EdgePart:
                                   "(plc: false)")
             return None, None
         feed = writer = None
+        outputs = sorted(s.name for s in plant.model.outputs)
+        if m.daq_speed is not None and m.daq_speed not in outputs:
+            raise ConfigError(f"edge {spec.name}: monitor.daq_speed: plant {plant.spec.name} "
+                              f"has no value {m.daq_speed!r}; values: {', '.join(outputs)}")
         if m.daq is not None:
             res, daq, _pin = self.network.resolve(f"{m.daq}.REQ")
             feed = DaqFeed(res, daq, m.daq_speed,

@@ -272,6 +272,9 @@ def load_scenario(path: str | Path) -> tuple[ScenarioSpec, Path]:
     for plant in spec.plants:
         if plant.config or plant.series:
             _check_plant(file, spec.seed, plant)
+    for i, edge in enumerate(spec.edges):
+        if edge.monitor.daq_speed is not None:
+            _check_daq_speed(spec, file, lines, i)
     for site in spec.sites:  # each site is a scenario of its own: check it too
         load_scenario(file.parent / site.scenario)
     return spec, file.parent
@@ -308,6 +311,22 @@ def _check_virtual_applications(spec: ScenarioSpec, file: Path, lines: dict[Loc,
             check_virtual_application(net, file, i, edge.name, lines)
         finally:
             net.close()
+
+
+def _check_daq_speed(spec: ScenarioSpec, file: Path, lines: dict[Loc, int], i: int) -> None:
+    """An edge's monitor.daq_speed names a value of its monitor.plant's model."""
+    m = spec.edges[i].monitor
+    loc: Loc = ("edges", i, "monitor", "daq_speed")
+    plant = next((p for p in spec.plants if p.name == m.plant), None)
+    if plant is None:
+        raise ConfigError(f"{file}:{line_of(lines, loc)}: edges[{i}].monitor.daq_speed: needs "
+                          f"monitor.plant naming one of the scenario's plants")
+    values = sorted(create_model(plant.model, seed=spec.seed, config=plant.config)
+                    .state().values)
+    if m.daq_speed not in values:
+        raise ConfigError(f"{file}:{line_of(lines, loc)}: edges[{i}].monitor.daq_speed: plant "
+                          f"{plant.name} has no value {m.daq_speed!r}; values: "
+                          f"{', '.join(values)}")
 
 
 def _check_plant(file: Path, seed: int, plant: PlantSpec) -> None:

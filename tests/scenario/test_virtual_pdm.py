@@ -165,3 +165,19 @@ def test_inline_mode_by_scenario_parameter_is_allowed(tmp_path: Path) -> None:
     what the FB runs with, so the scenario loads."""
     _copy_scenario(tmp_path, app_mode=None, parameter_mode="inline")
     load_scenario(tmp_path)
+
+
+
+def test_unknown_daq_speed_value_is_refused(tmp_path: Path) -> None:
+    """monitor.daq_speed naming no value of the plant is refused when the file loads,
+    naming its line and listing the plant's values."""
+    _copy_scenario(tmp_path, app_mode="inline", parameter_mode=None)
+    file = tmp_path / "scenario.yaml"
+    text = file.read_text(encoding="utf-8").replace("daq_speed: shaft_speed_rpm",
+                                                    "daq_speed: shaft_rpm")
+    file.write_text(text, encoding="utf-8")
+    line = next(i for i, row in enumerate(text.splitlines(), start=1) if "shaft_rpm" in row)
+    with pytest.raises(ConfigError, match=rf"scenario.yaml:{line}: edges\[0\].monitor.daq_speed: "
+                                          r"plant pump1 has no value 'shaft_rpm'; values: "
+                                          r".*shaft_speed_rpm"):
+        load_scenario(tmp_path)

@@ -275,21 +275,26 @@ class CommandExecutor:
             return ""
         if conn is not None:
             source, dest = _required(conn, "Source"), _required(conn, "Destination")
-            mon = self._monitors.get(res.name)
-            dfb, dpin = split_pin(dest)
-            if mon is not None:
-                mon.release_input(dfb, dpin)
-            try:
-                res.connect(source, dest)
-            finally:
-                if mon is not None:
-                    mon.reclaim_input(dfb, dpin)
+            self._rewire(res, dest, lambda: res.connect(source, dest))
             self._changed(AppliedChange(res.name, "CREATE", "connection", source, dest))
             return ""
         if watch is not None:
             self.monitor(res).add_watch(_required(watch, "Source"))
             return ""
         raise ManagementError("INVALID_OBJECT", "CREATE needs <FB>, <Connection> or <Watch>")
+
+    def _rewire(self, res: Resource, dest: str, change: Callable[[], object]) -> None:
+        """Connect or disconnect into `dest`: a forced input is released for the change
+        (the resource rewires its slot) and forced again after it, whatever happened."""
+        mon = self._monitors.get(res.name)
+        dfb, dpin = split_pin(dest)
+        if mon is not None:
+            mon.release_input(dfb, dpin)
+        try:
+            change()
+        finally:
+            if mon is not None:
+                mon.reclaim_input(dfb, dpin)
 
     def _delete(self, res: Resource, req: Element) -> str:
         fb, conn, watch = req.find("FB"), req.find("Connection"), req.find("Watch")
@@ -306,15 +311,7 @@ class CommandExecutor:
             return ""
         if conn is not None:
             source, dest = _required(conn, "Source"), _required(conn, "Destination")
-            mon = self._monitors.get(res.name)
-            dfb, dpin = split_pin(dest)
-            if mon is not None:
-                mon.release_input(dfb, dpin)
-            try:
-                res.disconnect(source, dest)
-            finally:
-                if mon is not None:
-                    mon.reclaim_input(dfb, dpin)
+            self._rewire(res, dest, lambda: res.disconnect(source, dest))
             self._changed(AppliedChange(res.name, "DELETE", "connection", source, dest))
             return ""
         if watch is not None:

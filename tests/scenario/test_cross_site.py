@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from scenario_cli import edit_yaml, run_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "scenarios" / "testbed50-cross-site"
@@ -26,17 +24,20 @@ def _short_copy(tmp_path: Path) -> Path:
     shutil.copytree(SCENARIO, folder)
     shared = REPO / "scenarios" / "testbed40-predictive-maintenance" / "types"
     shutil.copytree(shared, folder.parent / shared.parent.name / "types")
-    spec = yaml.safe_load((folder / "scenario.yaml").read_text(encoding="utf-8"))
-    spec["duration_s"] = DURATION_S
-    (partition,) = spec["faults"]
-    partition.update({"start_s": 16, "end_s": 19})
-    (folder / "scenario.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+
+    def compress(spec: dict[str, Any]) -> None:
+        spec["duration_s"] = DURATION_S
+        (partition,) = spec["faults"]
+        partition.update({"start_s": 16, "end_s": 19})
+
+    edit_yaml(folder / "scenario.yaml", compress)
     for site, start in SITE_FAULT_S.items():
-        path = folder / "sites" / f"{site}.yaml"
-        site_spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-        for fault in site_spec["faults"]:
-            fault.update({"start_s": start, "ramp_s": 3})
-        path.write_text(yaml.safe_dump(site_spec), encoding="utf-8")
+
+        def wear_from(spec: dict[str, Any], start: float = start) -> None:
+            for fault in spec["faults"]:
+                fault.update({"start_s": start, "ramp_s": 3})
+
+        edit_yaml(folder / "sites" / f"{site}.yaml", wear_from)
     return folder
 
 
@@ -50,12 +51,8 @@ def test_cross_site_short_run_reports_sites_federation_and_wan(tmp_path: Path) -
     """Two site processes, 0 lost uplink messages, federated rounds, cross-site latency."""
     folder = _short_copy(tmp_path)
     out = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "testbed.cli", "run", str(folder), "--out", str(out),
-         "--no-progress"],
-        capture_output=True, text=True, timeout=140, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "messages_lost" in result.stdout
+    stdout = run_scenario(folder, out)
+    assert "messages_lost" in stdout
 
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     # the sites ran as separate, healthy processes and ended on their own

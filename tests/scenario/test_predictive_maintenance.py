@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from scenario_cli import edit_yaml, run_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "scenarios" / "testbed40-predictive-maintenance"
@@ -28,13 +28,15 @@ def _short_copy(tmp_path: Path) -> Path:
     """The scenario folder with its timeline compressed (same plant, app, models, faults)."""
     folder = tmp_path / "scenario"
     shutil.copytree(SCENARIO, folder)
-    spec = yaml.safe_load((folder / "scenario.yaml").read_text(encoding="utf-8"))
-    spec["duration_s"] = SHORT_TIMELINE["duration_s"]
-    for dep, short in zip(spec["deployments"], SHORT_TIMELINE["deployments"], strict=True):
-        dep.update(short)
-    for fault, short in zip(spec["faults"], SHORT_TIMELINE["faults"], strict=True):
-        fault.update(short)
-    (folder / "scenario.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+
+    def compress(spec: dict[str, Any]) -> None:
+        spec["duration_s"] = SHORT_TIMELINE["duration_s"]
+        for dep, short in zip(spec["deployments"], SHORT_TIMELINE["deployments"], strict=True):
+            dep.update(short)
+        for fault, short in zip(spec["faults"], SHORT_TIMELINE["faults"], strict=True):
+            fault.update(short)
+
+    edit_yaml(folder / "scenario.yaml", compress)
     return folder
 
 
@@ -44,12 +46,8 @@ def test_default_scenario_short_run_reports_no_loss_and_detects_the_wear(tmp_pat
     """A compressed run: 0 lost/duplicated messages, detection within bound, files well-formed."""
     folder = _short_copy(tmp_path)
     out = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "testbed.cli", "run", str(folder), "--out", str(out),
-         "--no-progress"],
-        capture_output=True, text=True, timeout=140, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "messages_lost" in result.stdout  # the summary is printed
+    stdout = run_scenario(folder, out)
+    assert "messages_lost" in stdout  # the summary is printed
 
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     metrics = report["metrics"]

@@ -7,12 +7,11 @@ import csv
 import json
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml
+from scenario_cli import edit_yaml, run_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "scenarios" / "smart-factory"
@@ -31,12 +30,14 @@ def _short_copy(tmp_path: Path) -> Path:
     """The scenario folder with its timeline compressed (same plant, app and faults)."""
     folder = tmp_path / "scenario"
     shutil.copytree(SCENARIO, folder)
-    spec = yaml.safe_load((folder / "scenario.yaml").read_text(encoding="utf-8"))
-    spec["duration_s"] = SHORT_TIMELINE["duration_s"]
-    for fault, short in zip(spec["faults"], SHORT_TIMELINE["faults"], strict=True):
-        fault.update(short)
-    spec["plants"][0]["config"].update(SHORT_LINE)
-    (folder / "scenario.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+
+    def compress(spec: dict[str, Any]) -> None:
+        spec["duration_s"] = SHORT_TIMELINE["duration_s"]
+        for fault, short in zip(spec["faults"], SHORT_TIMELINE["faults"], strict=True):
+            fault.update(short)
+        spec["plants"][0]["config"].update(SHORT_LINE)
+
+    edit_yaml(folder / "scenario.yaml", compress)
     return folder
 
 
@@ -59,12 +60,8 @@ def test_smart_factory_short_run_sorts_tracks_and_keeps_bandwidth_local(
     confirmed, 0 lost/duplicated records, fewer bytes than raw streaming, files well-formed."""
     folder = _short_copy(tmp_path)
     out = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "testbed.cli", "run", str(folder), "--out", str(out),
-         "--no-progress"],
-        capture_output=True, text=True, timeout=140, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "bandwidth_saved_pct" in result.stdout  # the summary is printed
+    stdout = run_scenario(folder, out)
+    assert "bandwidth_saved_pct" in stdout  # the summary is printed
 
     metrics = json.loads((out / "report.json").read_text(encoding="utf-8"))["metrics"]
 

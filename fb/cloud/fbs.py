@@ -37,6 +37,7 @@ from drivers.mqtt.sparkplug import (
     MetricValue,
 )
 from fb.cloud.link import CloudLinkId, edge_link, parse_link_id, sparkplug_type_of
+from fb.family import family_type, pin_count
 from fb.io.base import STATUS_INVALID_ID, STATUS_OK, IoFB
 from fb.io.pool import IoLease
 from testbed.cloud.protocol import TWIN_DESIRED, TWIN_REPORTED, TwinDocument
@@ -48,6 +49,8 @@ __all__ = ["CLOUD_TWIN", "cloud_command_type", "cloud_telemetry_type"]
 log = structlog.get_logger(__name__)
 
 _MAX_PINS = 256
+_count = functools.partial(pin_count, limit=_MAX_PINS)
+_make = functools.partial(family_type, module=__name__)
 _NUMERIC = frozenset({
     DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64, DataType.UINT8,
     DataType.UINT16, DataType.UINT32, DataType.UINT64, DataType.FLOAT, DataType.DOUBLE,
@@ -283,25 +286,6 @@ class CLOUD_TWIN(_CloudFB):
     def _finish(self, ok: bool, status: str) -> None:
         self._end_request()
         self._answer(ok, status)
-
-
-def _count(text: str, what: str) -> int:
-    count = int(text)
-    if not 1 <= count <= _MAX_PINS:
-        raise ValueError(f"{what}: 1..{_MAX_PINS} values, got {count}")
-    return count
-
-
-def _make(name: str, base: type[_CloudFB], ei: str, eo: str, inputs: str, outputs: str,
-          n_sd: int, n_rd: int, doc: str) -> ServiceFBType:
-    cls = type(name, (base,), {
-        "INTERFACE": interface(ei=ei, eo=eo, inputs=inputs, outputs=outputs),
-        "N_SD": n_sd, "N_RD": n_rd, "__module__": __name__, "__doc__": doc,
-    })
-    fb_type = getattr(cls, "FB_TYPE", None)
-    if not isinstance(fb_type, ServiceFBType):
-        raise TypeError(f"{name} did not build a service FB type")
-    return fb_type
 
 
 def cloud_telemetry_type(m: re.Match[str]) -> ServiceFBType:

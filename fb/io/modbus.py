@@ -34,9 +34,9 @@ from drivers.modbus import (
     build_poll_plan,
     parse_forte_modbus_id,
 )
+from fb.family import family_type, pin_count, pin_names
 from fb.io.base import STATUS_INVALID_ID, STATUS_OK, IoFB
 from fb.io.pool import IoLease
-from testbed.fbdef import interface
 from testbed.model import ServiceFBType
 
 __all__ = [
@@ -57,6 +57,9 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 _MAX_PINS = 2000
+_count = functools.partial(pin_count, limit=_MAX_PINS)
+_make = functools.partial(family_type, module=__name__)
+_names = pin_names
 _DEVICE = re.compile(r"^(?:tcp:)?([A-Za-z0-9.\-]+):(\d{1,5})(?::(\d{1,3}))?$")
 
 
@@ -366,29 +369,6 @@ _RETRY_S = 0.05
 
 
 # -- type families ----------------------------------------------------------------------
-
-
-def _count(text: str, what: str) -> int:
-    count = int(text)
-    if not 1 <= count <= _MAX_PINS:
-        raise ValueError(f"{what}: 1..{_MAX_PINS} values, got {count}")
-    return count
-
-
-def _make(name: str, base: type[ModbusFB], ei: str, eo: str, inputs: str, outputs: str,
-          n_sd: int, n_rd: int, doc: str) -> ServiceFBType:
-    cls = type(name, (base,), {
-        "INTERFACE": interface(ei=ei, eo=eo, inputs=inputs, outputs=outputs),
-        "N_SD": n_sd, "N_RD": n_rd, "__module__": __name__, "__doc__": doc,
-    })
-    fb_type = getattr(cls, "FB_TYPE", None)
-    if not isinstance(fb_type, ServiceFBType):
-        raise TypeError(f"{name} did not build a service FB type")
-    return fb_type
-
-
-def _names(prefix: str, n: int) -> list[str]:
-    return [f"{prefix}_{i}" for i in range(1, n + 1)]
 
 
 def modbus_read_type(m: re.Match[str]) -> ServiceFBType:

@@ -49,13 +49,13 @@ from drivers.opcua import (
     parse_address,
 )
 from drivers.opcua.errors import OpcUaSecurityError, OpcUaStatusError
+from fb.family import family_type, pin_count, pin_names
 from fb.io.base import STATUS_INVALID_ID, STATUS_OK, IoFB
 from fb.io.opcua_clients import (
     OpcUaClientProfile,
     opcua_clients_of,
 )
 from fb.io.pool import IoLease, pool_for
-from testbed.fbdef import interface
 from testbed.model import ServiceFBType
 
 __all__ = [
@@ -72,6 +72,9 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 _MAX_PINS = 1024
+_count = functools.partial(pin_count, limit=_MAX_PINS, minimum=0)
+_make = functools.partial(family_type, module=__name__)
+_names = pin_names
 
 
 def opcua_client_config(endpoint: str, profile: OpcUaClientProfile | None = None
@@ -342,29 +345,6 @@ class _SubscribeFB(OpcUaFB):
 
 
 # -- type families ----------------------------------------------------------------------
-
-
-def _count(text: str, what: str) -> int:
-    count = int(text)
-    if count > _MAX_PINS:
-        raise ValueError(f"{what}: at most {_MAX_PINS} values, got {count}")
-    return count
-
-
-def _make(name: str, base: type[OpcUaFB], itf_ei: str, itf_eo: str, inputs: str,
-          outputs: str, n_sd: int, n_rd: int, doc: str) -> ServiceFBType:
-    cls = type(name, (base,), {
-        "INTERFACE": interface(ei=itf_ei, eo=itf_eo, inputs=inputs, outputs=outputs),
-        "N_SD": n_sd, "N_RD": n_rd, "__module__": __name__, "__doc__": doc,
-    })
-    fb_type = getattr(cls, "FB_TYPE", None)
-    if not isinstance(fb_type, ServiceFBType):
-        raise TypeError(f"{name} did not build a service FB type")
-    return fb_type
-
-
-def _names(prefix: str, n: int) -> list[str]:
-    return [f"{prefix}_{i}" for i in range(1, n + 1)]
 
 
 def opcua_read_type(m: re.Match[str]) -> ServiceFBType:

@@ -1,8 +1,10 @@
 """UDP endpoints (unicast and multicast) driven by the asyncio loop's reader callbacks.
 
 Sockets are made synchronously (creating, binding and joining a group do no network
-waiting), so a comm FB can open one inside its INIT handler, as FORTE does. Sending
-is a non-blocking `sendto`; receiving registers the socket with `loop.add_reader`, so
+waiting), so a comm FB can open one inside its INIT handler, as FORTE does. A sender's
+socket is connected to its one destination where the kernel has a route (a connected
+`send` skips the per-datagram route lookup of `sendto`, about 0.5 us on loopback) and
+sends non-blocking; receiving registers the socket with `loop.add_reader`, so
 no task is needed: each readable socket is drained in the loop's callback and every
 datagram is handed to `on_datagram` there (off the resource task).
 
@@ -58,6 +60,8 @@ class UdpStatistics:
     datagrams_received: int
     send_errors: int
     receive_errors: int
+    port_unreachable: int = 0
+    """ICMP port-unreachable reports a connected sender got (nobody listened; not errors)."""
 
 
 def _is_multicast(host: str) -> bool:
@@ -70,9 +74,14 @@ def _is_multicast(host: str) -> bool:
 class UdpEndpoint:
     """One UDP socket: a sender with a fixed destination, or a receiver with a callback."""
 
-    def __init__(self, sock: socket.socket, destination: tuple[str, int] | None) -> None:
+    def __init__(self, sock: socket.socket, destination: tuple[str, int] | None,
+                 *, connected: bool = False) -> None:
         self._sock = sock
         self._destination = destination
+        self._transmit: Callable[[bytes], object] = (
+            sock.send if connected or destination is None
+            else lambda payload: sock.sendto(payload, destination))
+        self._unreachable = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_datagram: DatagramHandler | None = None
         self._state = UdpState.OPEN
@@ -100,11 +109,26 @@ class UdpEndpoint:
         if self._state is not UdpState.OPEN or self._destination is None:
             raise ConnectionLost("UDP endpoint is closed or has no destination")
         try:
-            self._sock.sendto(payload, self._destination)
+            self._transmit(payload)
+        except ConnectionRefusedError:
+            # a connected socket reports an earlier datagram's ICMP port unreachable on
+            # this send, which it then did not make; UDP does not care whether anyone
+            # listens (an unconnected socket is never told), so count it and send again
+            self._unreachable += 1
+            self._retransmit(payload)
         except OSError as exc:
-            self._send_errors += 1
-            raise ConnectionLost(f"UDP send to {self._destination} failed: {exc}") from exc
+            self._send_failed(exc)
         self._sent += 1
+
+    def _retransmit(self, payload: bytes) -> None:
+        try:
+            self._transmit(payload)
+        except OSError as exc:
+            self._send_failed(exc)
+
+    def _send_failed(self, exc: OSError) -> None:
+        self._send_errors += 1
+        raise ConnectionLost(f"UDP send to {self._destination} failed: {exc}") from exc
 
     def _start_reading(self, loop: asyncio.AbstractEventLoop, handler: DatagramHandler) -> None:
         self._loop = loop
@@ -126,7 +150,7 @@ class UdpEndpoint:
             log.warning("udp_receive_failed", local=self.local_address, error=str(exc))
             return
         self._received += 1
-        handler(data, (str(addr[0]), int(addr[1])))
+        handler(data, addr)  # AF_INET: already (host, port)
 
     def close(self) -> None:
         """Stop reading and close the socket; idempotent."""
@@ -141,7 +165,8 @@ class UdpEndpoint:
         self._sock.close()
 
     def statistics(self) -> UdpStatistics:
-        return UdpStatistics(self._sent, self._received, self._send_errors, self._receive_errors)
+        return UdpStatistics(self._sent, self._received, self._send_errors, self._receive_errors,
+                             self._unreachable)
 
 
 def open_udp_sender(
@@ -169,7 +194,13 @@ def open_udp_sender(
     except OSError as exc:
         sock.close()
         raise ConnectionLost(f"cannot set up UDP sender to {host}:{port}: {exc}") from exc
-    return UdpEndpoint(sock, (address, port))
+    try:
+        sock.connect((address, port))  # sends nothing: fixes the route and the peer
+        connected = True
+    except OSError as exc:  # no route yet (a gateway booting before its network): sendto
+        log.info("udp_sender_unconnected", destination=f"{address}:{port}", reason=str(exc))
+        connected = False
+    return UdpEndpoint(sock, (address, port), connected=connected)
 
 
 def open_udp_receiver(

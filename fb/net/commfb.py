@@ -366,13 +366,11 @@ class _CommFB(ServiceFB):
 
 
 class _Requester(_CommFB):
-    def on_REQ(self) -> None:
-        self._send_event()
+    on_REQ = _CommFB._send_event  # bound directly: one call less per sent event
 
 
 class _Responder(_CommFB):
-    def on_RSP(self) -> None:
-        self._send_event()
+    on_RSP = _CommFB._send_event
 
 
 def _make(type_name: str, base: type[_CommFB], role: Role, n_sd: int, n_rd: int) -> ServiceFBType:

@@ -32,9 +32,10 @@ from typing import cast
 
 from testbed.bench.figures import Figure
 from testbed.errors import BenchmarkError
+from testbed.fbdef import interface
 from testbed.runtime.device import Device
-from testbed.runtime.instance import FBInstance
-from testbed.runtime.resource import Resource, Tracer
+from testbed.runtime.resource import Resource
+from testbed.runtime.service import ServiceFB
 
 __all__ = ["run_udp_bench"]
 
@@ -75,16 +76,24 @@ class _Stamps:
                       f1 - f0, p1 - p0)
 
 
-class _RoundTrips(Tracer):
-    """Stamps every IND of one FB; stops the run when enough are in."""
+class _RoundTripStamp(ServiceFB):
+    """BENCH_STAMP: stamps each REQ (fired by ping's SUBSCRIBE.IND); done when enough are in.
 
-    def __init__(self, fb_name: str, count: int, done: asyncio.Event) -> None:
-        self._fb = fb_name
+    An FB on the IND rather than a resource Tracer: a tracer switches every FB of the
+    resource to its traced class (three reports per round trip), an instrument cost the
+    baseline, which stamps in its datagram callback, does not pay.
+    """
+
+    TYPE_NAME = "BENCH_STAMP"
+    INTERFACE = interface(ei="REQ")
+
+    def arm(self, count: int, done: asyncio.Event) -> _Stamps:
+        self._stamps = _Stamps(count)
         self._done = done
-        self.stamps = _Stamps(count)
+        return self._stamps
 
-    def on_emit(self, fb: FBInstance, event: str) -> None:
-        if event == "IND" and fb.name == self._fb and self.stamps.stamp():
+    def on_REQ(self) -> None:
+        if self._stamps.stamp():
             self._done.set()
 
 
@@ -106,8 +115,8 @@ async def _comm_fb_roundtrips(n: int) -> _Round:
     dev_a, dev_b = Device("ping"), Device("pong")
     for dev in (dev_a, dev_b):
         dev.console = lambda line: None
+    dev_a.library.add(_RoundTripStamp.FB_TYPE, __name__)
     done = asyncio.Event()
-    trips = _RoundTrips("SUB", n + _WARMUP + 1, done)
     async with asyncio.TaskGroup() as tg:
         tg.create_task(dev_a.run(), name="bench:ping")
         tg.create_task(dev_b.run(), name="bench:pong")
@@ -130,7 +139,10 @@ async def _comm_fb_roundtrips(n: int) -> _Round:
             b.connect("V.CNF", "PUB.REQ")
             a.connect("SUB.IND", "PUB.REQ")
             a.connect("PUB.INITO", "PUB.REQ")  # the first ping
-            a.add_tracer(trips)
+            stamp = a.create_fb("STAMP", "BENCH_STAMP")
+            assert isinstance(stamp, _RoundTripStamp)
+            stamps = stamp.arm(n + _WARMUP + 1, done)
+            a.connect("SUB.IND", "STAMP.REQ")  # after PUB.REQ: the next ping goes out first
             b.inject("PUB.INIT")
             await asyncio.sleep(0.02)
             a.inject("PUB.INIT")
@@ -139,7 +151,7 @@ async def _comm_fb_roundtrips(n: int) -> _Round:
         finally:
             dev_a.shutdown("bench over")
             dev_b.shutdown("bench over")
-    return trips.stamps.measured()
+    return stamps.measured()
 
 
 class _Echo(asyncio.DatagramProtocol):

@@ -494,34 +494,28 @@ class Resource:
         return True
 
     def post_from_loop(self, thunk: Thunk) -> bool:
-        """Post from an I/O callback; drain at once when the resource sleeps idle.
+        """Post from an I/O callback; run it at once when the resource sleeps idle.
 
-        On the resource's loop thread, with its drain task asleep and no resource
-        draining on this thread (so never from inside FB logic), the caller runs the
-        drain slice the task would have run after a wake-up; otherwise this is `post`.
+        On the resource's loop thread, with its drain task asleep, both queues empty and
+        no resource draining on this thread (so never from inside FB logic), the caller
+        runs the entry and its consequences as the task would have after a wake-up: no
+        wake-up, no task switch. Otherwise this is `post`.
         """
-        ext = self._external
-        if self.state is ResourceState.RUNNING and len(ext) < self.external_capacity:
-            ext.append(thunk)  # the common case of _enqueue_external, without the call
-            self._ext_posted += 1
-        elif not self._enqueue_external(thunk):
-            return False
-        if not self._sleeping:
-            return True
         draining = _draining
-        if (draining.depth or self.state is not ResourceState.RUNNING
-                or threading.get_ident() != self._loop_thread):
-            self._wake_from_any_thread()
+        if (self._sleeping and not self._external and not self._queue and not draining.depth
+                and self.state is ResourceState.RUNNING
+                and threading.get_ident() == self._loop_thread):
+            self._ext_posted += 1
+            draining.depth = 1  # run_until_idle's work, its checks already made above
+            try:
+                self._processed += self._run_from_idle(thunk)
+            finally:
+                draining.depth = 0
+            wake = self._wake
+            if wake is not None and (self._queue or self._external):
+                wake.set()  # the budget ran out: the task goes on with the rest
             return True
-        draining.depth = 1  # run_until_idle's work, its checks already made above
-        try:
-            self._processed += self._drain_from_idle()
-        finally:
-            draining.depth = 0
-        wake = self._wake
-        if wake is not None and (self._queue or self._external):
-            wake.set()  # the budget ran out: the task goes on with the rest
-        return True
+        return self.post(thunk)
 
     def _enqueue_external(self, thunk: Thunk) -> bool:
         if self.state in (ResourceState.STOPPED, ResourceState.KILLED):
@@ -601,17 +595,18 @@ class Resource:
         self._processed += total
         return total
 
-    def _drain_from_idle(self) -> int:
-        """Drain after one external entry reached an idle resource (`post_from_loop`).
+    def _run_from_idle(self, thunk: Thunk) -> int:
+        """Run one external entry that reached an idle resource, then its consequences.
 
-        Its consequences are usually a few events: they run one by one here, without
-        `_drain`'s slice set-up and the IndexError that ends a slice; a longer chain
-        goes on in `_drain`, its consequences still before the next external entry.
+        They are usually a few events: they run one by one here, without `_drain`'s
+        slice set-up and the IndexError that ends a slice; a longer chain goes on in
+        `_drain`, its consequences still before the next external entry.
         """
-        q, ext = self._queue, self._external
-        if q or len(ext) != 1:
-            return self._drain(None, _BUDGET_S)
-        self._run_external()
+        try:
+            thunk()
+        except Exception as exc:  # an FB's external work failed: report, go on
+            self._fault(exc, thunk)
+        q = self._queue
         done = 0
         while q and done < _SHORT_CHAIN and q is self._queue:
             handler = q.popleft()
@@ -620,9 +615,7 @@ class Resource:
             except Exception as exc:  # an FB raised (an event-less loop too): report, go on
                 self._fault(exc, None)
             done += 1
-        if self._queue:  # a long chain (or a rebuilt queue): finish it before the next entry
-            return done + self._drain(None, _BUDGET_S)
-        if ext:
+        if self._queue or self._external:  # a long chain, a rebuilt queue or a new entry
             return done + self._drain(None, _BUDGET_S)
         self._overflowing = False
         return done

@@ -61,6 +61,37 @@ async def test_udp_multicast_two_receivers_same_port() -> None:
             r.close()
 
 
+async def test_udp_sender_to_nobody_keeps_sending_every_datagram() -> None:
+    """A connected sender hears ICMP port unreachable; it counts it and still sends each one.
+
+    The kernel reports the unreachable port of datagram k on send k+1 and drops k+1;
+    the endpoint resends it, so a subscriber that appears later gets the next datagram,
+    as from an unconnected socket.
+    """
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tx = open_udp_sender("127.0.0.1", port)
+    got: asyncio.Queue[bytes] = asyncio.Queue(10)
+    try:
+        for i in range(5):
+            tx.send(bytes([i]))  # nobody listens: no exception
+            await asyncio.sleep(0.01)  # let the ICMP reply arrive before the next send
+        stats = tx.statistics()
+        assert stats.datagrams_sent == 5
+        assert stats.send_errors == 0
+        assert stats.port_unreachable >= 1
+        rx = open_udp_receiver("127.0.0.1", port, lambda d, a: got.put_nowait(d), loop=loop)
+        try:
+            tx.send(b"late")  # the unreachable report of datagram 4 is consumed here
+            assert await asyncio.wait_for(got.get(), 2) == b"late"
+        finally:
+            rx.close()
+    finally:
+        tx.close()
+
+
 def test_udp_bad_arguments_are_config_errors() -> None:
     """Port 0 as a destination or an unresolvable host is a DriverConfigError."""
     with pytest.raises(DriverConfigError):

@@ -60,10 +60,9 @@ def _to_batch(value: object, spec: TensorSpec) -> tuple[NDArray[np.generic], int
     x = np.asarray(value, dtype=spec.dtype)
     size = spec.sample_size
     if size is not None:
-        dims = tuple(d for d in spec.sample_shape if d is not None)
         if size and x.size % size == 0 and x.size > 0:
             n = x.size // size
-            return x.reshape((n, *dims)), n
+            return x.reshape((n, *spec.sample_dims)), n
         raise ValueError(f"tensor {spec.name!r} takes samples of {size} values "
                          f"({spec.describe()}), got {x.size}")
     if x.ndim == len(spec.shape):

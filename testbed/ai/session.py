@@ -12,7 +12,7 @@ import math
 import statistics
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -57,23 +57,25 @@ class TensorSpec:
     name: str
     element: str
     shape: tuple[Dim, ...]
+    sample_shape: tuple[Dim, ...] = field(init=False, repr=False, compare=False)
+    """The shape of one sample (the leading batch dimension removed)."""
+    sample_size: int | None = field(init=False, repr=False, compare=False)
+    """Values per sample, or None when a per-sample dimension is dynamic."""
+    sample_dims: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    """The fixed per-sample dimensions (a reshape target)."""
+
+    def __post_init__(self) -> None:
+        # worked out once: every executor request reads them
+        dims = self.shape[1:]
+        fixed = tuple(d for d in dims if d is not None)
+        object.__setattr__(self, "sample_shape", dims)
+        object.__setattr__(self, "sample_dims", fixed)
+        object.__setattr__(self, "sample_size",
+                           None if len(fixed) != len(dims) else math.prod(fixed))
 
     @property
     def dtype(self) -> type[np.generic]:
         return _NUMPY_OF_ONNX[f"tensor({self.element})"]
-
-    @property
-    def sample_shape(self) -> tuple[Dim, ...]:
-        """The shape of one sample (the leading batch dimension removed)."""
-        return self.shape[1:]
-
-    @property
-    def sample_size(self) -> int | None:
-        """Values per sample, or None when a per-sample dimension is dynamic."""
-        dims = self.sample_shape
-        if any(d is None for d in dims):
-            return None
-        return math.prod(d for d in dims if d is not None)
 
     def describe(self) -> str:
         dims = ",".join("N" if d is None else str(d) for d in self.shape)

@@ -166,6 +166,7 @@ class Resource:
         self._wake: asyncio.Event | None = None
         self._idle_event: asyncio.Event | None = None  # set while the run task sleeps idle
         self._sleeping = False
+        self._wake_sent = False  # a wake-up from another thread is on its way to the loop
         self._room: asyncio.Event | None = None  # set when the external queue drains
         self.restart_fb = restart_fb
         self.test_report: TestReport = device.test_report if device is not None else TestReport()
@@ -553,7 +554,11 @@ class Resource:
             return
         if threading.get_ident() == self._loop_thread:
             wake.set()
-        else:
+        elif not self._wake_sent:
+            # one wake-up per sleep: a burst of posts from a worker thread (a batch of
+            # inference results) would otherwise write the loop's self-pipe once each,
+            # and every write hands the GIL to the loop thread and back
+            self._wake_sent = True
             with contextlib.suppress(RuntimeError):  # loop closed while shutting down
                 loop.call_soon_threadsafe(wake.set)
 
@@ -709,6 +714,7 @@ class Resource:
                         await self._wake.wait()
                 finally:
                     self._sleeping = False
+                    self._wake_sent = False
                     self._idle_event.clear()
                 self._wake.clear()
         finally:

@@ -299,6 +299,48 @@ async def test_external_posts_from_threads_are_processed(lib: TypeLibrary) -> No
     assert r.statistics().external_posted == 101
 
 
+async def test_a_burst_of_thread_posts_wakes_the_sleeping_resource_once(lib: TypeLibrary) -> None:
+    """Posts from a worker thread while the resource sleeps send one wake-up, not one each.
+
+    Each wake-up writes the loop's self-pipe (a syscall that hands the GIL over): an
+    inference batch's 256 results cost 34 us each that way. None of the posts is lost.
+    """
+    device = Device("t", library=lib)
+    r = device.create_resource("R")
+    counter = r.create_fb("C", "E_CTU")
+    r.start()
+    loop = asyncio.get_running_loop()
+    wakes = 0
+    plain = loop.call_soon_threadsafe
+
+    def counting(callback: object, *args: object) -> object:
+        nonlocal wakes
+        wakes += 1
+        return plain(callback, *args)  # type: ignore[arg-type]
+
+    loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(device.run())
+            await asyncio.sleep(0.01)  # the resource task starts and goes to sleep
+            await r.wait_idle()
+            for burst in range(1, 4):
+                wakes_before = wakes
+                thread = threading.Thread(
+                    target=lambda: [r.post(r.resolve_handler("C.CU")) for _ in range(200)])
+                thread.start()
+                thread.join()  # all 200 posted while the resource task still sleeps
+                async with asyncio.timeout(5):
+                    await r.wait_idle()
+                assert counter.get("CV") == 200 * burst
+                assert wakes - wakes_before == 1
+            device.shutdown()
+    finally:
+        del loop.call_soon_threadsafe
+    assert counter.get("CV") == 600
+    assert r.statistics().external_posted == 600
+
+
 def test_external_overflow_policy_counts_drops(lib: TypeLibrary) -> None:
     """A full external queue drops by policy and counts it."""
     device = Device("t", library=lib, clock=VirtualClock(), external_capacity=3)

@@ -52,6 +52,9 @@ class UdpState(enum.Enum):
     CLOSED = "closed"
 
 
+_OPEN = UdpState.OPEN  # per datagram: an enum member looked up on its class costs ~150 ns
+
+
 @dataclass(frozen=True, slots=True)
 class UdpStatistics:
     """Counters of one UDP endpoint."""
@@ -106,7 +109,7 @@ class UdpEndpoint:
 
     def send(self, payload: bytes) -> None:
         """Send one datagram to the destination now; ConnectionLost if the kernel refuses it."""
-        if self._state is not UdpState.OPEN or self._destination is None:
+        if self._state is not _OPEN or self._destination is None:
             raise ConnectionLost("UDP endpoint is closed or has no destination")
         try:
             self._transmit(payload)
@@ -139,7 +142,7 @@ class UdpEndpoint:
         # one datagram per callback, as asyncio's own transports do: the loop's
         # level-triggered poll calls again while more are queued, and no EAGAIN is paid
         handler = self._on_datagram
-        if self._state is not UdpState.OPEN or handler is None:
+        if self._state is not _OPEN or handler is None:
             return
         try:
             data, addr = self._sock.recvfrom(_MAX_DATAGRAM)

@@ -61,6 +61,7 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 _OK = outcome(ComStatus.OK)
+_SUBSCRIBER, _PUBLISHER = Role.SUBSCRIBER, Role.PUBLISHER  # per event: enum lookups cost ~150 ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +170,7 @@ class _CommFB(ServiceFB):
         if not self.QI:
             self._fire_data_event(outcome(ComStatus.INHIBITED))
             return
-        if self.ROLE is Role.SUBSCRIBER:
+        if self.ROLE is _SUBSCRIBER:
             return
         layer = self._layer
         if layer is None or self._open_pending:
@@ -189,7 +190,7 @@ class _CommFB(ServiceFB):
             result = outcome(ComStatus.SEND_FAILED, f"{type(exc).__name__}: {exc}")
         if result.ok:
             self._sent += 1
-            if self.ROLE is Role.PUBLISHER:
+            if self.ROLE is _PUBLISHER:
                 self._fire_data_event(result)
             return
         self._send_failures += 1

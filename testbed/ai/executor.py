@@ -83,6 +83,9 @@ class ExecutorState(enum.Enum):
     CLOSED = "closed"
 
 
+_RUNNING = ExecutorState.RUNNING  # per request: an enum member lookup costs ~150 ns (3.11)
+
+
 @dataclass(frozen=True, slots=True)
 class ExecutorStatistics:
     """Counters of one executor (`InferenceExecutor.statistics()`)."""
@@ -137,7 +140,7 @@ class InferenceExecutor:
                callback: ResultCallback) -> bool:
         """Queue a request of `samples` rows; False (counted) if closed or the queue is full."""
         with self._cond:
-            if self.state is not ExecutorState.RUNNING:
+            if self.state is not _RUNNING:
                 self._rejected += 1
                 return False
             if len(self._queue) >= self.config.queue_capacity:

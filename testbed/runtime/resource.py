@@ -66,6 +66,11 @@ class ResourceState(enum.Enum):
     KILLED = "killed"
 
 
+# hot-path comparisons use these: an enum member looked up on its class costs ~150 ns (3.11)
+_RUNNING = ResourceState.RUNNING
+_ENDED = frozenset({ResourceState.STOPPED, ResourceState.KILLED})
+
+
 @dataclass(frozen=True, slots=True)
 class ResourceStatistics:
     """Counters of one resource (`Resource.statistics()`)."""
@@ -504,7 +509,7 @@ class Resource:
         """
         draining = _draining
         if (self._sleeping and not self._external and not self._queue and not draining.depth
-                and self.state is ResourceState.RUNNING
+                and self.state is _RUNNING
                 and threading.get_ident() == self._loop_thread):
             self._ext_posted += 1
             draining.depth = 1  # run_until_idle's work, its checks already made above
@@ -519,7 +524,7 @@ class Resource:
         return self.post(thunk)
 
     def _enqueue_external(self, thunk: Thunk) -> bool:
-        if self.state in (ResourceState.STOPPED, ResourceState.KILLED):
+        if self.state in _ENDED:
             return False
         ext = self._external
         if len(ext) >= self.external_capacity:
@@ -589,7 +594,7 @@ class Resource:
         Synchronous and re-entrancy-safe for the virtual clock and the scripting API;
         the asyncio task in `run` calls it in time-bounded slices.
         """
-        if self.state is not ResourceState.RUNNING:
+        if self.state is not _RUNNING:
             self._external.clear()
             return 0
         _draining.depth += 1
@@ -665,7 +670,7 @@ class Resource:
             except Exception as exc:  # an FB raised: FORTE would crash; we log and go on
                 total += n + 1
                 self._fault(exc, None)
-            if self.state is not ResourceState.RUNNING:
+            if self.state is not _RUNNING:
                 break
             if max_events is not None and total >= max_events:
                 break
@@ -702,14 +707,14 @@ class Resource:
         self._idle_event = asyncio.Event()
         try:
             while True:
-                if self.state is ResourceState.RUNNING:
+                if self.state is _RUNNING:
                     self.run_until_idle(budget_s=_BUDGET_S)
-                if self.state is ResourceState.RUNNING and not self.idle:
+                if self.state is _RUNNING and not self.idle:
                     await asyncio.sleep(0)  # let other tasks run between slices
                     continue
                 self._sleeping = True
                 try:
-                    if self.idle or self.state is not ResourceState.RUNNING:
+                    if self.idle or self.state is not _RUNNING:
                         self._idle_event.set()
                         await self._wake.wait()
                 finally:

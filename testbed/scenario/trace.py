@@ -1,17 +1,17 @@
 """An event trace of a few named FB output events, for measurements across processes.
 
 `EventTrace` is a resource `Tracer`: each watched event (`FB.EVENT` or `FB.EVENT(PIN,...)`)
-is kept in memory with `time.monotonic_ns()` and the named pins' values, and written to
-`trace/<FB.EVENT>.csv` at the end. CLOCK_MONOTONIC is one clock for every process on a
-Linux host, so two site processes' traces can be joined (a publisher's CNF with the
-subscriber's IND carrying the same sequence number).
+is kept in memory with the resource clock's time and the named pins' values, and written
+to `trace/<FB.EVENT>.csv` at the end. On the real clock that is CLOCK_MONOTONIC, one clock
+for every process on a Linux host, so two site processes' traces can be joined (a
+publisher's CNF with the subscriber's IND carrying the same sequence number); on
+`clock: virtual` it is the virtual time, so a trace lines up with the run's series.
 """
 
 from __future__ import annotations
 
 import csv
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +67,7 @@ class EventTrace(Tracer):
         if len(rows) >= MAX_ROWS:
             self.dropped += 1
             return
-        rows.append((time.monotonic_ns(), *(fb.get(pin) for pin in point.pins)))
+        rows.append((fb.resource.clock.now_ns(), *(fb.get(pin) for pin in point.pins)))
 
     def rows(self, event_path: str) -> list[tuple[object, ...]]:
         return list(self._rows.get(event_path, []))

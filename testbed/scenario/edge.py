@@ -449,6 +449,8 @@ class EdgePart:
             metrics.count("deployments_ok" if done is not None else "deployments_failed")
         if self.probe.first_alarm_s is not None:
             metrics.gauge("first_alarm_s", self.probe.first_alarm_s)
+        if self.probe.first_verdict_s is not None:
+            metrics.gauge("first_verdict_s", self.probe.first_verdict_s)
         if self.virtual:
             self._virtual_counts(metrics)
         if self.trace is not None:

@@ -56,6 +56,8 @@ class EdgeProbe(Tracer):
         self._write: collections.deque[float] = collections.deque(maxlen=_MAX_IN_FLIGHT)
         self.alarm = False
         self.first_alarm_s: float | None = None
+        self.first_verdict_s: float | None = None
+        """Run time of the alarm FB's first verdict: monitoring starts there."""
         self.swap_requested_at: float | None = None
         self.swap_done_at: float | None = None
         self.swap_ok: bool | None = None
@@ -91,6 +93,8 @@ class EdgeProbe(Tracer):
                 self._write.append(self._derate.popleft())
             alarm = bool(fb.get("ALARM"))
             t = self._elapsed_s()
+            if self.first_verdict_s is None:
+                self.first_verdict_s = t
             if alarm != self.alarm:
                 self._m.record("alarm", t, float(self.alarm))
                 self._m.record("alarm", t, float(alarm))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import signal
@@ -27,7 +28,7 @@ from testbed.scenario.metrics import MetricsRecorder
 from testbed.scenario.report import render_html, write_run
 from testbed.scenario.spec import PlantFault, ScenarioSpec
 
-__all__ = ["METRIC_DEFINITIONS", "RunResult", "ScenarioRunner"]
+__all__ = ["METRIC_DEFINITIONS", "RunResult", "ScenarioRunner", "rising_edges"]
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +88,14 @@ METRIC_DEFINITIONS: tuple[tuple[str, str, str, str], ...] = (
      "copies of already ingested messages the cloud's dedupe refused (redelivery after an "
      "outage is normal; what matters is messages_duplicated = 0)."),
     ("first_alarm_s", "s", "gauge", "run time of the edge's first debounced alarm."),
+    ("first_verdict_s", "s", "gauge",
+     "run time of the edge alarm FB's first verdict (CNF): condition monitoring starts there."),
+    ("false_alarms_per_h", "1/h", "gauge",
+     "debounced alarms raised while the pump was healthy (rising edges of the alarm before the "
+     "first bearing wear onset, or in the whole run when there is none) per hour of healthy "
+     "monitoring (first verdict -> onset or run end)."),
+    ("healthy_monitored_s", "s", "gauge",
+     "the healthy monitoring time false_alarms_per_h is counted over."),
     ("actuation_failed", "writes", "counter",
      "setpoint writes the PLC did not confirm (MODBUS_WRITE CNF with QO FALSE: PLC outage)."),
     ("deployments_ok", "deployments", "counter",
@@ -103,6 +112,13 @@ METRIC_DEFINITIONS: tuple[tuple[str, str, str, str], ...] = (
 def _cpu_s(proc: psutil.Process) -> float:
     times = proc.cpu_times()
     return float(times.user + times.system)
+
+
+def rising_edges(series: list[tuple[float, float]], *, before: float) -> int:
+    """Rising edges (0 -> 1) before a time in a series that holds each transition as
+    (t, old), (t, new), as the edge probe records the alarm."""
+    return sum(1 for (_t0, v0), (t1, v1) in itertools.pairwise(series)
+               if v0 == 0.0 and v1 == 1.0 and t1 < before)
 
 
 @dataclass
@@ -345,6 +361,7 @@ class ScenarioRunner:
         onsets = [f.start_s for f in self.spec.faults
                   if isinstance(f, PlantFault) and f.kind == "bearing_wear"]
         first_alarm = self.metrics.gauge_value("first_alarm_s")
+        self._false_alarms(min(onsets) if onsets else None)
         if not onsets:
             return
         onset = min(onsets)
@@ -354,6 +371,18 @@ class ScenarioRunner:
         if first_alarm < onset:
             self.metrics.gauge("false_alarm_before_onset", 1)
         self.metrics.gauge("detection_delay_s", first_alarm - onset)
+
+    def _false_alarms(self, onset: float | None) -> None:
+        """Alarms raised while the pump was healthy, per hour of healthy monitoring."""
+        start = self.metrics.gauge_value("first_verdict_s")
+        if start is None:
+            return
+        end = onset if onset is not None else self.elapsed_s()
+        if end <= start:
+            return
+        raised = rising_edges(self.metrics.series("alarm"), before=end)
+        self.metrics.gauge("healthy_monitored_s", end - start)
+        self.metrics.gauge("false_alarms_per_h", raised * 3600.0 / (end - start))
 
     def _windows(self) -> list[dict[str, Any]]:
         out = []

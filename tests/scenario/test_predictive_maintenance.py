@@ -59,6 +59,8 @@ def test_default_scenario_short_run_reports_no_loss_and_detects_the_wear(tmp_pat
     bound = yaml.safe_load((SCENARIO / "scenario.yaml").read_text())["detection_bound_s"]
     assert 0 <= metrics["detection_delay_s"]["value"] <= bound
     assert "false_alarm_before_onset" not in metrics
+    assert metrics["false_alarms_per_h"]["value"] == 0
+    assert metrics["healthy_monitored_s"]["value"] > 0
     for name in ("e2e_latency_ms", "inference_latency_ms", "sensor_to_actuation_ms"):
         assert metrics[name]["count"] > 10, name
         assert metrics[name]["p50"] <= metrics[name]["p99"], name

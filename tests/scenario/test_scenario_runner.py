@@ -65,3 +65,15 @@ def test_smoke_scenario_runs_and_writes_its_folder(tmp_path: Path) -> None:
     rerender = subprocess.run([sys.executable, "-m", "testbed.cli", "report", str(out)],
                               capture_output=True, text=True, timeout=120, check=False)
     assert rerender.returncode == 0, rerender.stderr
+
+
+def test_rising_edges_count_alarms_raised_before_a_time() -> None:
+    """The probe records each alarm transition as (t, old), (t, new): rises before `before`."""
+    from testbed.scenario.runner import rising_edges
+
+    series = [(3.0, 0.0), (3.0, 1.0), (4.0, 1.0), (4.0, 0.0),  # a false alarm at 3 s
+              (25.0, 0.0), (25.0, 1.0)]  # the true one after the onset at 20 s
+    assert rising_edges(series, before=20.0) == 1
+    assert rising_edges(series, before=30.0) == 2
+    assert rising_edges(series, before=3.0) == 0
+    assert rising_edges([], before=10.0) == 0

@@ -92,6 +92,9 @@ def test_the_derate_reaches_the_plant(first_run: _TimedRun) -> None:
     metrics = first_run.result.report["metrics"]
     delay = metrics["detection_delay_s"]["value"]
     assert 0 < delay <= 10
+    # healthy until the wear at 20 s, monitored from the first verdict: no false alarm
+    assert 19.0 < metrics["healthy_monitored_s"]["value"] <= 20.0
+    assert metrics["false_alarms_per_h"]["value"] == 0
     alarm_at = metrics["first_alarm_s"]["value"]
     assert _points(run, "setpoint_rpm") == [(alarm_at, 1400.0)]
     assert metrics["setpoints_written"]["value"] == metrics["inferences_inline"]["value"]

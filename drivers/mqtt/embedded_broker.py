@@ -38,6 +38,10 @@ class EmbeddedBrokerConfig(BaseModel):
     """0 picks a free port; read it back from `EmbeddedBroker.port`."""
     start_timeout_s: float = Field(default=10.0, gt=0)
     stop_timeout_s: float = Field(default=10.0, gt=0)
+    settle_timeout_s: float = Field(default=1.0, ge=0)
+    """On close, how long messages the broker already acknowledged (PUBACK to their
+    publisher) may take to reach their connected subscribers before it stops; amqtt would
+    drop them (a graceful stop, as mosquitto's with persistence, loses none)."""
     quiet: bool = True
     """Keep amqtt's per-connection INFO lines out of the log (warnings still pass)."""
 
@@ -125,6 +129,24 @@ class EmbeddedBroker:
     ) -> None:
         await self.aclose()
 
+    async def _settle(self, broker: Broker) -> None:
+        """Wait (bounded) until acknowledged messages left the broker for their subscribers.
+
+        A publisher deletes a QoS 1 message from its store on PUBACK, so one still in
+        amqtt's broadcast queue, or sent to a subscriber that has not acknowledged it yet,
+        would be lost by `shutdown()` (private amqtt 0.12 attributes: the version is pinned).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._config.settle_timeout_s
+        while loop.time() < deadline:
+            if broker._broadcast_queue.empty() and not any(
+                    session.inflight_out for session, _handler in broker._sessions.values()
+                    if session.transitions.is_connected()):
+                return
+            await asyncio.sleep(0.002)
+        _log.warning("embedded_broker_unsettled", port=self._port,
+                     timeout_s=self._config.settle_timeout_s)
+
     async def aclose(self) -> None:
         """Disconnect every client and close the listener. Idempotent."""
         if self._state in (BrokerState.CLOSING, BrokerState.CLOSED):
@@ -135,6 +157,7 @@ class EmbeddedBroker:
         self._state = BrokerState.CLOSING
         try:
             if self._broker is not None:
+                await self._settle(self._broker)
                 async with asyncio.timeout(self._config.stop_timeout_s):
                     await self._broker.shutdown()
         except TimeoutError as exc:

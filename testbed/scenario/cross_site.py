@@ -27,8 +27,8 @@ CROSS_SITE_METRICS: tuple[tuple[str, str, str, str], ...] = (
      "timeout), exited before the end, exited non-zero or left no report. Must be 0."),
     ("messages_lost", "messages", "gauge",
      "summed over the sites: DATA messages the site's edge store accepted (its report, read "
-     "after it drained) minus distinct store ids this cloud ingested for its edge node, plus "
-     "holes in the ingested id range. Must be 0."),
+     "after it drained) minus distinct store ids this cloud ingested for its edge node (or the "
+     "holes in the ingested id range, if more). Must be 0."),
     ("messages_duplicated", "messages", "gauge",
      "summed over the sites: rows in the cloud's per-metric tables whose store id appears "
      "more than once in the same table. Must be 0."),

@@ -44,8 +44,8 @@ METRIC_DEFINITIONS: tuple[tuple[str, str, str, str], ...] = (
     ("messages_lost", "messages", "gauge",
      "Sparkplug DATA messages the edge store accepted (EdgeLink stored count, each with a "
      "64-bit store id carried in the payload uuid) minus distinct ids the cloud ingested for "
-     "that edge node, plus holes in the ingested id range; read after the uplink drained "
-     "at the end of the run. Must be 0."),
+     "that edge node (or the holes in the ingested id range, if more); read after the uplink "
+     "drained at the end of the run. Must be 0."),
     ("messages_duplicated", "messages", "gauge",
      "rows in the cloud's per-metric tables whose store id appears more than once in the "
      "same table (a message ingested twice). Must be 0; duplicates the transport delivered "

@@ -255,7 +255,7 @@ class SitesPart:
                 continue
             view = await asyncio.to_thread(ingest_view, self._cloud.db_path, self._group,
                                            site.spec.edge_node)
-            site_lost = max(0, int(stored) - view.messages) + view.id_holes
+            site_lost = view.lost(int(stored))
             name = site.spec.name
             for key, text in _PER_SITE.items():
                 metrics.define(f"{name}.{key}", "messages", "gauge", f"site {name}: {text}")

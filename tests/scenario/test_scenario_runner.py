@@ -77,3 +77,13 @@ def test_rising_edges_count_alarms_raised_before_a_time() -> None:
     assert rising_edges(series, before=30.0) == 2
     assert rising_edges(series, before=3.0) == 0
     assert rising_edges([], before=10.0) == 0
+
+
+def test_a_hole_in_the_ingested_ids_is_one_lost_message_not_two() -> None:
+    """283 stored, 282 ingested with id 98 missing: one message lost (was counted twice)."""
+    from testbed.scenario.edge import _IngestView
+
+    assert _IngestView(messages=282, id_holes=1).lost(283) == 1
+    assert _IngestView(messages=282, id_holes=0).lost(283) == 1  # the last one missing
+    assert _IngestView(messages=283, id_holes=0).lost(283) == 0
+    assert _IngestView(messages=283, id_holes=2).lost(283) == 2  # ids from elsewhere

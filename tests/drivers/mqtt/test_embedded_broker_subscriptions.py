@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from drivers.mqtt import EmbeddedBroker, MqttClient, MqttClientConfig
+from drivers.mqtt import EmbeddedBroker, EmbeddedBrokerConfig, MqttClient, MqttClientConfig
 from drivers.mqtt.embedded_broker import _SnapshotIterDict
 
 pytestmark = pytest.mark.timeout(60)
@@ -46,3 +46,28 @@ async def test_clients_connecting_during_subscriptions_all_get_messages() -> Non
 
             payloads = await asyncio.gather(*(one(i) for i in range(30)))
     assert payloads == [b"hello"] * 30
+
+
+async def test_a_closing_broker_delivers_what_it_acknowledged() -> None:
+    """Messages the broker PUBACKed reach their subscriber before it stops (the publisher
+    has deleted them from its store by then). Closed at once after a burst, amqtt alone
+    drops its broadcast queue and hangs on the unacknowledged deliveries."""
+    broker = EmbeddedBroker(EmbeddedBrokerConfig(stop_timeout_s=5.0))
+    await broker.__aenter__()
+    config = MqttClientConfig(port=broker.port)
+    got: list[bytes] = []
+    async with MqttClient(config) as sub, MqttClient(config) as pub:
+        await sub.wait_connected()
+        await pub.wait_connected()
+        inbox = await sub.subscribe("burst/#", qos=1)
+        pending = [await pub.publish(f"burst/{i}", str(i).encode(), qos=1) for i in range(300)]
+        for message in pending:
+            await message.acked  # every one PUBACKed: the publisher's responsibility ends
+        await broker.aclose()  # at once, as a broker outage does
+        await asyncio.sleep(0.2)  # what was sent before the close reaches the client
+        while True:
+            try:
+                got.append(inbox.get_nowait().payload)
+            except asyncio.QueueEmpty:
+                break
+    assert got == [str(i).encode() for i in range(300)]

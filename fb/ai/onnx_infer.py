@@ -150,6 +150,9 @@ class _OneSamplePlan:
 class _OnnxInfer(ServiceFB):
     N = 0
     M = 0
+    SD_ATTRS: tuple[str, ...] = ()
+    RD_ATTRS: tuple[str, ...] = ()
+    """The Python attributes of SD_1..SD_n and RD_1..RD_m (per request: no name building)."""
 
     def __init__(self, name: str, resource: Resource) -> None:
         super().__init__(name, resource)
@@ -296,7 +299,7 @@ class _OnnxInfer(ServiceFB):
         samples = -1
         try:
             for i, spec in enumerate(session.inputs, start=1):
-                batch, n = _to_batch(self.get(f"SD_{i}"), spec)
+                batch, n = _to_batch(getattr(self, self.SD_ATTRS[i - 1]), spec)
                 if samples not in (-1, n):
                     raise ValueError(f"SD_{i} holds {n} samples, SD_1 holds {samples}")
                 feeds[spec.name], samples = batch, n
@@ -372,7 +375,7 @@ class _OnnxInfer(ServiceFB):
             self.QO, self.STATUS = False, str(result)
         else:
             for j, out in enumerate(result, start=1):
-                self.set(f"RD_{j}", _to_fb(out, samples))
+                setattr(self, self.RD_ATTRS[j - 1], _to_fb(out, samples))
             self.QO, self.STATUS = True, "OK"
         self.emit_CNF()
 
@@ -393,6 +396,7 @@ def onnx_infer_type(m: re.Match[str]) -> ServiceFBType:
     )
     cls = type(f"ONNX_INFER_{n}_{k}", (_OnnxInfer,), {
         "INTERFACE": itf, "N": n, "M": k, "__module__": __name__,
+        "SD_ATTRS": tuple(attr_name(s) for s in sds), "RD_ATTRS": tuple(attr_name(r) for r in rds),
         "COMMENT": "ONNX model inference (model by parameter, micro-batched executor)"})
     fb_type = getattr(cls, "FB_TYPE", None)
     assert isinstance(fb_type, ServiceFBType)

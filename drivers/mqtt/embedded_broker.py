@@ -132,16 +132,19 @@ class EmbeddedBroker:
     async def _settle(self, broker: Broker) -> None:
         """Wait (bounded) until acknowledged messages left the broker for their subscribers.
 
-        A publisher deletes a QoS 1 message from its store on PUBACK, so one still in
-        amqtt's broadcast queue, or sent to a subscriber that has not acknowledged it yet,
-        would be lost by `shutdown()` (private amqtt 0.12 attributes: the version is pinned).
+        A publisher deletes a QoS 1 message from its store on PUBACK, so one still in its
+        session's delivery queue (amqtt PUBACKs after queueing it there), in the broadcast
+        queue, or sent to a subscriber that has not acknowledged it yet would be lost by
+        `shutdown()` (private amqtt 0.12 attributes: the version is pinned).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._config.settle_timeout_s
         while loop.time() < deadline:
+            connected = [session for session, _handler in broker._sessions.values()
+                         if session.transitions.is_connected()]
             if broker._broadcast_queue.empty() and not any(
-                    session.inflight_out for session, _handler in broker._sessions.values()
-                    if session.transitions.is_connected()):
+                    session.inflight_out or not session.delivered_message_queue.empty()
+                    for session in connected):
                 return
             await asyncio.sleep(0.002)
         _log.warning("embedded_broker_unsettled", port=self._port,

@@ -97,13 +97,7 @@ class UdpPublishLayer:
         udp = self._udp
         if udp is None:
             return outcome(ComStatus.NO_SOCKET, "closed")
-        try:  # _encode_and_send, inlined: one call less on the per-datagram path
-            udp.send(self._codec.encode(points))
-        except PayloadError as exc:
-            return exc.result
-        except DriverError as exc:
-            return outcome(ComStatus.SEND_FAILED, str(exc))
-        return _OK
+        return _encode_and_send(self._codec, points, udp)
 
     def close(self) -> None:
         udp, self._udp = self._udp, None

@@ -83,7 +83,21 @@ class _Background:
             log.warning("federated_task_unfinished", timeout_s=timeout_s)
 
 
-class FederatedAggregatorPart:
+class _TransportPart:
+    """A federated role's part: an MQTT transport and the one task that uses it."""
+
+    _transport: MqttTransport
+    _task: _Background
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            await self._task.stop()
+        finally:
+            await self._transport.aclose()
+
+
+class FederatedAggregatorPart(_TransportPart):
     """The cloud's side (see the module docstring)."""
 
     def __init__(self, spec: FederatedSpec, broker_port: int, out_dir: Path, *,
@@ -110,13 +124,6 @@ class FederatedAggregatorPart:
         await self._transport.__aenter__()
         await self._task.start(self._run(), "fl-aggregator-part")
         return self
-
-    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        try:
-            await self._task.stop()
-        finally:
-            await self._transport.aclose()
 
     async def _run(self) -> None:
         try:
@@ -203,7 +210,7 @@ _SITE_METRICS = (
 )
 
 
-class FederatedSitePart:
+class FederatedSitePart(_TransportPart):
     """A site's side, in the site's process: its own data, local training, weights out."""
 
     def __init__(self, spec: FederatedSpec, broker_port: int) -> None:
@@ -228,13 +235,6 @@ class FederatedSitePart:
             return self
         await self._task.start(self._run(), "fl-site-part")
         return self
-
-    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        try:
-            await self._task.stop()
-        finally:
-            await self._transport.aclose()
 
     async def _run(self) -> None:
         started = time.monotonic()
